@@ -5,8 +5,11 @@ import type { AuditSink } from './audit/audit-sink.js';
 import type { ServiceAccountProvider } from './admin/service-account-provider.js';
 import { IdentityConfigurationError } from './errors/identity-configuration.error.js';
 
-/** Asymmetric JWS algorithms we accept. HMAC and `none` can never be configured. */
-export const SUPPORTED_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
+/**
+ * Asymmetric JWS algorithms we accept. HMAC and `none` can never be configured. EdDSA is absent
+ * because jsonwebtoken, which passport-jwt verifies with, does not implement it.
+ */
+export const SUPPORTED_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512'] as const;
 export type JwtAlgorithm = (typeof SUPPORTED_ALGORITHMS)[number];
 
 export type TokenEndpointAuthMethod = 'client_secret_basic' | 'client_secret_post';
@@ -39,7 +42,7 @@ export interface IdentityModuleOptions {
   metadata?: IdentityMetadataInput | (() => IdentityMetadataInput | Promise<IdentityMetadataInput>);
   /** Required: the `aud` value(s) this API accepts. */
   audience: string | string[];
-  /** Asymmetric algorithms accepted. Default RS256, PS256, ES256, EdDSA. */
+  /** Asymmetric algorithms accepted. Default RS256, PS256, ES256. */
   algorithms?: JwtAlgorithm[];
   /** Seconds of clock skew tolerated for exp/nbf/iat. Default 5. */
   clockTolerance?: number;
@@ -128,7 +131,7 @@ export interface ResolvedIdentityOptions {
   readonly metrics: boolean;
 }
 
-const DEFAULT_ALGORITHMS: JwtAlgorithm[] = ['RS256', 'PS256', 'ES256', 'EdDSA'];
+const DEFAULT_ALGORITHMS: JwtAlgorithm[] = ['RS256', 'PS256', 'ES256'];
 
 function fail(option: string, message: string): never {
   throw new IdentityConfigurationError(option, message);
@@ -188,7 +191,8 @@ export function resolveIdentityOptions(options: IdentityModuleOptions): Resolved
   if (!Array.isArray(algorithms) || algorithms.length === 0) fail('algorithms', `must list at least one of ${SUPPORTED_ALGORITHMS.join(', ')}`);
   for (const alg of algorithms) {
     if (!(SUPPORTED_ALGORITHMS as readonly string[]).includes(alg)) {
-      fail('algorithms', `"${String(alg)}" is not allowed; only asymmetric algorithms are (${SUPPORTED_ALGORITHMS.join(', ')}); never none or HS*`);
+      const why = (alg as string) === 'EdDSA' ? 'jsonwebtoken (passport-jwt) cannot verify EdDSA' : 'only asymmetric algorithms are accepted; never none or HS*';
+      fail('algorithms', `"${String(alg)}" is not supported: ${why}. Use some of ${SUPPORTED_ALGORITHMS.join(', ')}`);
     }
   }
 

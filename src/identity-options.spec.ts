@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest';
+import { decodeEncryptionKey, resolveIdentityOptions } from './identity-options.js';
+
+describe('resolveIdentityOptions', () => {
+  const base = { url: 'https://auth.example.com', audience: 'https://api.example.com' };
+
+  it('fills defaults and freezes the result', () => {
+    const options = resolveIdentityOptions(base);
+    expect(options).toMatchObject({ issuer: 'https://auth.example.com', audiences: ['https://api.example.com'], algorithms: ['RS256', 'PS256', 'ES256'], clockTolerance: 5, require: true, global: false, claims: 's3db', realm: 'https://api.example.com' });
+    expect(Object.isFrozen(options)).toBe(true);
+  });
+
+  it('requires an audience and says why', () => {
+    expect(() => resolveIdentityOptions({ url: base.url } as never)).toThrow(/option "audience": is required.*accepts tokens meant for other services/);
+    expect(() => resolveIdentityOptions({ ...base, audience: [] })).toThrow(/option "audience"/);
+  });
+
+  it('refuses HMAC, none and EdDSA with the reason', () => {
+    expect(() => resolveIdentityOptions({ ...base, algorithms: ['HS256' as never] })).toThrow(/option "algorithms": "HS256" is not supported: only asymmetric/);
+    expect(() => resolveIdentityOptions({ ...base, algorithms: ['none' as never] })).toThrow(/never none/);
+    expect(() => resolveIdentityOptions({ ...base, algorithms: ['EdDSA' as never] })).toThrow(/cannot verify EdDSA/);
+  });
+
+  it('names the option for bad URLs, numbers and credentials in URLs', () => {
+    expect(() => resolveIdentityOptions({ ...base, url: 'auth.example.com' })).toThrow(/option "url": must be an absolute URL/);
+    expect(() => resolveIdentityOptions({ ...base, url: 'https://u:p@auth.example.com' })).toThrow(/must not contain credentials/);
+    expect(() => resolveIdentityOptions({ ...base, clockTolerance: -1 })).toThrow(/option "clockTolerance"/);
+    expect(() => resolveIdentityOptions({ audience: 'x' })).toThrow(/option "url"/);
+  });
+
+  it('accepts inline metadata without a url', () => {
+    const options = resolveIdentityOptions({ audience: 'a', metadata: { issuer: 'https://idp.example', jwksUrl: 'https://idp.example/jwks' } });
+    expect(options.issuer).toBe('https://idp.example');
+  });
+});
+
+describe('decodeEncryptionKey', () => {
+  it('takes 32 bytes as hex or base64', () => {
+    const key = Buffer.alloc(32, 7);
+    expect(decodeEncryptionKey(key.toString('hex')).equals(key)).toBe(true);
+    expect(decodeEncryptionKey(key.toString('base64')).equals(key)).toBe(true);
+  });
+  it('refuses other lengths and says how to generate a key', () => {
+    expect(() => decodeEncryptionKey(Buffer.alloc(16).toString('base64'))).toThrow(/exactly 32 bytes \(got 16\).*randomBytes\(32\)/);
+    expect(() => decodeEncryptionKey('')).toThrow(/option "encryptionKey"/);
+  });
+});

@@ -1,0 +1,48 @@
+import { Module, type Provider } from '@nestjs/common';
+import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import { register, Registry } from 'prom-client';
+import { IdentityAppGuard } from './access/identity-app.guard.js';
+import { IdentityExceptionFilter } from './access/identity-exception.filter.js';
+import { IdentityGuard } from './access/identity.guard.js';
+import { IdentityBootstrap } from './identity-bootstrap.service.js';
+import { IDENTITY_MODULE_OPTIONS, IDENTITY_OPTIONS, IdentityConfigurableModule } from './identity.module-definition.js';
+import { resolveIdentityOptions, type IdentityModuleOptions, type ResolvedIdentityOptions } from './identity-options.js';
+import { IdentityStatus } from './health/identity-status.js';
+import { IdentityMetadataService } from './metadata/identity-metadata.service.js';
+import { IdentityMetrics } from './metrics/identity.metrics.js';
+import { IdentityStrategy } from './tokens/identity.strategy.js';
+import { JwksService } from './tokens/jwks.service.js';
+import { TokenAuthenticator } from './tokens/token-authenticator.service.js';
+
+const providers: Provider[] = [
+  {
+    provide: IDENTITY_OPTIONS,
+    useFactory: (raw: IdentityModuleOptions) => resolveIdentityOptions(raw),
+    inject: [IDENTITY_MODULE_OPTIONS],
+  },
+  IdentityStatus,
+  {
+    provide: IdentityMetrics,
+    // With metrics off, counters go to a private registry nobody scrapes.
+    useFactory: (options: ResolvedIdentityOptions, status: IdentityStatus) => new IdentityMetrics(status, options.metrics ? register : new Registry()),
+    inject: [IDENTITY_OPTIONS, IdentityStatus],
+  },
+  IdentityMetadataService,
+  JwksService,
+  IdentityStrategy,
+  TokenAuthenticator,
+  IdentityGuard,
+  IdentityBootstrap,
+  { provide: APP_GUARD, useClass: IdentityAppGuard },
+  { provide: APP_FILTER, useClass: IdentityExceptionFilter },
+];
+
+/**
+ * `IdentityModule.forRoot(options)` / `IdentityModule.forRootAsync({ imports, inject, useFactory })`.
+ * Global by default (`isGlobal: false` to opt out), so any controller can use the decorators.
+ */
+@Module({
+  providers,
+  exports: [IDENTITY_OPTIONS, IdentityStatus, IdentityMetrics, IdentityMetadataService, JwksService, IdentityStrategy, TokenAuthenticator, IdentityGuard],
+})
+export class IdentityModule extends IdentityConfigurableModule {}

@@ -1,0 +1,78 @@
+import { Injectable } from '@nestjs/common';
+import { PassportStrategy } from '@nestjs/passport';
+import { Strategy, type StrategyOptionsWithRequest } from 'passport-jwt';
+import { InvalidTokenError } from '../errors/invalid-token.error.js';
+import { Identity } from '../identity/identity.js';
+import { compileClaims, type ClaimsReader } from '../identity/claims-presets.js';
+import type { JwtClaims } from '../identity/jwt-claims.js';
+import { InjectIdentityOptions } from '../identity.module-definition.js';
+import type { ResolvedIdentityOptions } from '../identity-options.js';
+import { JwksService } from './jwks.service.js';
+import { readJwsHeader } from './jws-header.js';
+
+export const IDENTITY_STRATEGY = 'identity-jwt';
+
+/** Per-request scratch the guard and the strategy share (a symbol key never collides with user fields). */
+export const TOKEN_SCRATCH = Symbol('nestjs-identity.token');
+export interface TokenScratch {
+  token: string;
+  kid?: string;
+}
+type RequestWithScratch = { [TOKEN_SCRATCH]?: TokenScratch };
+
+/** Tokens claiming to live longer than this are refused: no issuer mints ten-year access tokens. */
+const MAX_LIFETIME_SECONDS = 10 * 365 * 24 * 3600;
+
+/**
+ * The JWKS-backed Passport strategy. passport-jwt (jsonwebtoken underneath) checks the
+ * signature, alg, iss, aud, exp and nbf with the clock tolerance; before that, our header
+ * vetting refuses what jsonwebtoken would not (embedded keys, crit, typ) and hands it a
+ * parsed KeyObject, so no PEM is parsed per request. validate() adds what jsonwebtoken leaves
+ * out (required numeric exp, iat not in the future) and builds the Identity.
+ */
+@Injectable()
+export class IdentityStrategy extends PassportStrategy(Strategy, IDENTITY_STRATEGY) {
+  private readonly claims: ClaimsReader;
+
+  constructor(
+    @InjectIdentityOptions() private readonly options: ResolvedIdentityOptions,
+    jwks: JwksService,
+  ) {
+    const strategyOptions: StrategyOptionsWithRequest = {
+      jwtFromRequest: (request: RequestWithScratch) => request[TOKEN_SCRATCH]?.token ?? null,
+      secretOrKeyProvider: (request: RequestWithScratch, rawToken: string, done: (error: unknown, key?: string | Buffer) => void) => {
+        try {
+          const header = readJwsHeader(rawToken, options.algorithms, options.requireAccessTokenType);
+          const scratch = request[TOKEN_SCRATCH];
+          if (scratch) scratch.kid = header.kid;
+          const key = jwks.getKey(header.kid, header.alg);
+          // jsonwebtoken takes a KeyObject as is (its types say string | Buffer).
+          if (key instanceof Promise) key.then((k) => done(null, k.key as unknown as Buffer), done);
+          else done(null, key.key as unknown as Buffer);
+        } catch (error) {
+          done(error);
+        }
+      },
+      algorithms: [...options.algorithms],
+      issuer: options.issuer,
+      audience: options.audiences.length === 1 ? options.audiences[0]! : [...options.audiences],
+      jsonWebTokenOptions: { clockTolerance: options.clockTolerance },
+      passReqToCallback: true,
+    };
+    super(strategyOptions);
+    this.claims = compileClaims(options.claims);
+  }
+
+  validate(_request: unknown, payload: JwtClaims): Identity {
+    const now = Date.now() / 1000;
+    const { exp, iat } = payload;
+    if (typeof exp !== 'number' || !Number.isFinite(exp) || exp - now > MAX_LIFETIME_SECONDS) throw new InvalidTokenError('claims');
+    if (iat !== undefined) {
+      if (typeof iat !== 'number' || !Number.isFinite(iat)) throw new InvalidTokenError('claims');
+      if (iat > now + this.options.clockTolerance) throw new InvalidTokenError('issued_in_future');
+    }
+    const identity = Identity.fromClaims(payload, this.claims);
+    if (!identity) throw new InvalidTokenError(this.claims.kind(payload) === 'ambiguous' ? 'ambiguous_identity' : 'claims');
+    return identity;
+  }
+}

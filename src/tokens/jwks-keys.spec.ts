@@ -1,0 +1,41 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { keyFitsAlgorithm, usableJwks } from './jwks-keys.js';
+
+const rsa = (bits = 2048) => generateKeyPairSync('rsa', { modulusLength: bits }).publicKey;
+const ec = (namedCurve: string) => generateKeyPairSync('ec', { namedCurve }).publicKey;
+const jwk = (key: ReturnType<typeof rsa>, extra: Record<string, unknown> = {}) => ({ ...key.export({ format: 'jwk' }), ...extra });
+
+describe('usableJwks', () => {
+  it('keeps signing keys and drops what must never verify', () => {
+    const keys = [
+      jwk(rsa(), { kid: 'good', use: 'sig' }),
+      jwk(rsa(), { kid: 'enc', use: 'enc' }),
+      jwk(rsa(), { kid: 'ops', key_ops: ['encrypt'] }),
+      jwk(rsa(1024), { kid: 'short' }),
+      { kty: 'oct', k: 'c2VjcmV0', kid: 'hmac' },
+      jwk(ec('secp256k1'), { kid: 'k1' }),
+      jwk(ec('prime256v1'), { kid: 'p256' }),
+      jwk(rsa(), { kid: 'dup' }),
+      jwk(rsa(), { kid: 'dup' }),
+      { ...generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' }), kid: 'private' },
+      'junk',
+      null,
+    ];
+    expect(usableJwks(keys).map((k) => k.kid)).toEqual(['good', 'p256']);
+    expect(usableJwks({ keys: [] })).toEqual([]);
+  });
+});
+
+describe('keyFitsAlgorithm', () => {
+  it('matches family, curve and the JWK alg', () => {
+    const r = { key: rsa() };
+    expect(keyFitsAlgorithm(r, 'RS256')).toBe(true);
+    expect(keyFitsAlgorithm(r, 'PS256')).toBe(true);
+    expect(keyFitsAlgorithm(r, 'ES256')).toBe(false);
+    expect(keyFitsAlgorithm({ ...r, alg: 'RS256' }, 'PS256')).toBe(false);
+    expect(keyFitsAlgorithm({ key: ec('prime256v1') }, 'ES256')).toBe(true);
+    expect(keyFitsAlgorithm({ key: ec('secp384r1') }, 'ES256')).toBe(false);
+    expect(keyFitsAlgorithm({ key: ec('secp384r1') }, 'ES384')).toBe(true);
+  });
+});

@@ -1,0 +1,58 @@
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import type { JwtAlgorithm } from '../identity-options.js';
+
+/** A verification key, parsed once (never a PEM re-parse per request). */
+export interface VerificationKey {
+  readonly kid?: string;
+  readonly alg?: string;
+  readonly key: KeyObject;
+}
+
+type Jwk = Record<string, unknown>;
+
+const CURVES: Record<string, string> = { 'P-256': 'ES256', 'P-384': 'ES384', 'P-521': 'ES512' };
+const EC_ALG_BY_NODE_CURVE: Record<string, string> = { prime256v1: 'ES256', secp384r1: 'ES384', secp521r1: 'ES512' };
+
+/**
+ * Drops JWKS entries that must never verify an access token: encryption keys, keys whose
+ * key_ops exclude verify, symmetric or private keys, RSA under 2048 bits, unknown curves, and
+ * every entry of a duplicated kid (which one was meant is unknowable).
+ */
+export function usableJwks(keys: unknown): Jwk[] {
+  if (!Array.isArray(keys)) return [];
+  const candidates = keys.filter((jwk): jwk is Jwk => {
+    if (typeof jwk !== 'object' || jwk === null || Array.isArray(jwk)) return false;
+    const k = jwk as Jwk;
+    if (k.use !== undefined && k.use !== 'sig') return false;
+    if (k.key_ops !== undefined && !(Array.isArray(k.key_ops) && k.key_ops.includes('verify'))) return false;
+    if (k.kid !== undefined && typeof k.kid !== 'string') return false;
+    if (k.d !== undefined || k.k !== undefined) return false;
+    if (k.kty === 'RSA') return typeof k.n === 'string' && Buffer.from(k.n, 'base64url').length * 8 >= 2048 - 8;
+    if (k.kty === 'EC') return typeof k.crv === 'string' && k.crv in CURVES;
+    return false;
+  });
+  const seen = new Map<string, number>();
+  for (const k of candidates) if (typeof k.kid === 'string') seen.set(k.kid, (seen.get(k.kid) ?? 0) + 1);
+  return candidates.filter((k) => typeof k.kid !== 'string' || seen.get(k.kid) === 1);
+}
+
+/** Whether key can verify alg (RFC 7518 §3): family, curve, and the JWK's own alg when stated. */
+export function keyFitsAlgorithm(key: VerificationKey, alg: JwtAlgorithm): boolean {
+  if (key.alg !== undefined && key.alg !== alg) return false;
+  const type = key.key.asymmetricKeyType;
+  if (alg.startsWith('RS') || alg.startsWith('PS')) return type === 'rsa' || (type === 'rsa-pss' && alg.startsWith('PS'));
+  return type === 'ec' && EC_ALG_BY_NODE_CURVE[key.key.asymmetricKeyDetails?.namedCurve ?? ''] === alg;
+}
+
+/** Parses signing keys from jwks-rsa's output into KeyObjects. */
+export function toVerificationKeys(signingKeys: ReadonlyArray<{ kid?: string; alg?: string; getPublicKey(): string }>): VerificationKey[] {
+  const out: VerificationKey[] = [];
+  for (const signingKey of signingKeys) {
+    try {
+      out.push({ kid: signingKey.kid, alg: signingKey.alg, key: createPublicKey(signingKey.getPublicKey()) });
+    } catch {
+      // An entry that does not parse is skipped, like jwks-rsa skips it.
+    }
+  }
+  return out;
+}
