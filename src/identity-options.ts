@@ -85,14 +85,20 @@ export interface IdentityModuleOptions {
   encryptionKey?: string;
   /** Where credentials, service-account records and the last good metadata live. */
   store?: CredentialStoreOption;
-  /** Admin routes for service accounts. */
-  admin?: { enabled: boolean; scope?: string; role?: string; path?: string };
+  /**
+   * Admin routes for service accounts (`/admin/identity/service-accounts`). With forRootAsync,
+   * also pass `routes: { admin: true }` beside useFactory so the controller is registered.
+   */
+  admin?: { enabled: boolean; scope?: string; role?: string };
   /** Service-account provider port; default: RFC 7591/7592 against the metadata. */
   serviceAccountProvider?: ServiceAccountProvider;
   /** Audit events; default JSON lines beside the credential store, plus the Nest logger. */
   audit?: AuditSink | { file?: string } | false;
-  /** Expose `GET <path>` with the identity health section when the app has no Terminus controller. */
-  health?: { expose?: boolean; path?: string };
+  /**
+   * Expose `GET /health` with the identity section when the app has no Terminus controller of its
+   * own. With forRootAsync, pass `routes: { health: true }` beside useFactory instead.
+   */
+  health?: { expose?: boolean };
   /** Register the Prometheus metrics. Default true. */
   metrics?: boolean;
 }
@@ -124,10 +130,10 @@ export interface ResolvedIdentityOptions {
   readonly autoProvision: false | AutoProvisionOptions;
   readonly encryptionKey?: Buffer;
   readonly store?: CredentialStoreOption;
-  readonly admin: { readonly enabled: boolean; readonly scope: string; readonly role?: string; readonly path: string };
+  readonly admin: { readonly enabled: boolean; readonly scope: string; readonly role?: string };
   readonly serviceAccountProvider?: ServiceAccountProvider;
   readonly audit?: IdentityModuleOptions['audit'];
-  readonly health: { readonly expose: boolean; readonly path: string };
+  readonly health: { readonly expose: boolean };
   readonly metrics: boolean;
 }
 
@@ -249,11 +255,10 @@ export function resolveIdentityOptions(options: IdentityModuleOptions): Resolved
       enabled: options.admin?.enabled ?? false,
       scope: options.admin?.scope ?? 'identity:admin',
       role: options.admin?.role,
-      path: options.admin?.path ?? 'admin/identity/service-accounts',
     }),
     serviceAccountProvider: options.serviceAccountProvider,
     audit: options.audit,
-    health: Object.freeze({ expose: options.health?.expose ?? false, path: options.health?.path ?? 'health' }),
+    health: Object.freeze({ expose: options.health?.expose ?? false }),
     metrics: options.metrics ?? true,
   };
   return Object.freeze(resolved);

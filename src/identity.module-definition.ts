@@ -1,5 +1,40 @@
-import { ConfigurableModuleBuilder, Inject } from '@nestjs/common';
+import { ConfigurableModuleBuilder, type DynamicModule } from '@nestjs/common';
+import { PrometheusModule } from '@willsoto/nestjs-prometheus';
+import { IdentityHealthController } from './health/identity-health.controller.js';
 import type { IdentityModuleOptions } from './identity-options.js';
+
+/**
+ * Which controllers the module registers. Controllers must be known when the module is defined,
+ * before an async useFactory has run: forRoot reads `admin.enabled`, `health.expose` from its
+ * options; forRootAsync takes `routes` beside useFactory.
+ */
+export interface IdentityRoutes {
+  /** `/admin/identity/service-accounts` (still off at runtime unless `admin.enabled`). */
+  admin?: boolean;
+  /** `GET /health` with the identity section, for apps without their own Terminus controller. */
+  health?: boolean;
+  /** `GET /metrics` (Prometheus), for apps that do not register PrometheusModule themselves. */
+  metrics?: boolean;
+}
+
+interface Extras {
+  isGlobal?: boolean;
+  routes?: IdentityRoutes;
+}
+
+function addRoutes(definition: DynamicModule, extras: Extras & Partial<IdentityModuleOptions>): DynamicModule {
+  const routes: IdentityRoutes = {
+    admin: extras.routes?.admin ?? extras.admin?.enabled ?? false,
+    health: extras.routes?.health ?? extras.health?.expose ?? false,
+    metrics: extras.routes?.metrics ?? false,
+  };
+  return {
+    ...definition,
+    global: extras.isGlobal,
+    imports: [...(definition.imports ?? []), ...(routes.metrics ? [PrometheusModule.register({ defaultMetrics: { enabled: false } })] : [])],
+    controllers: [...(routes.health ? [IdentityHealthController] : [])],
+  };
+}
 
 export const {
   ConfigurableModuleClass: IdentityConfigurableModule,
@@ -8,11 +43,8 @@ export const {
   ASYNC_OPTIONS_TYPE: IDENTITY_ASYNC_OPTIONS_TYPE,
 } = new ConfigurableModuleBuilder<IdentityModuleOptions>({ moduleName: 'Identity' })
   .setClassMethodName('forRoot')
-  .setExtras({ isGlobal: true }, (definition, extras) => ({ ...definition, global: extras.isGlobal }))
+  .setExtras<Extras>({ isGlobal: true, routes: undefined }, addRoutes)
   .build();
 
-/** Token of the validated, frozen options (`ResolvedIdentityOptions`). */
-export const IDENTITY_OPTIONS = Symbol('IDENTITY_OPTIONS');
-
-/** Injects the validated options: `constructor(@InjectIdentityOptions() options: ResolvedIdentityOptions)`. */
-export const InjectIdentityOptions = (): ParameterDecorator => Inject(IDENTITY_OPTIONS);
+// Also importable from here; files that this one imports (controllers) must use identity-options.token.js.
+export { IDENTITY_OPTIONS, InjectIdentityOptions } from './identity-options.token.js';

@@ -1,13 +1,16 @@
 import { Module, type Provider } from '@nestjs/common';
+import { TerminusModule } from '@nestjs/terminus';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { register, Registry } from 'prom-client';
 import { IdentityAppGuard } from './access/identity-app.guard.js';
 import { IdentityExceptionFilter } from './access/identity-exception.filter.js';
 import { IdentityGuard } from './access/identity.guard.js';
 import { IdentityBootstrap } from './identity-bootstrap.service.js';
-import { IDENTITY_MODULE_OPTIONS, IDENTITY_OPTIONS, IdentityConfigurableModule } from './identity.module-definition.js';
+import { IDENTITY_MODULE_OPTIONS, IdentityConfigurableModule } from './identity.module-definition.js';
+import { IDENTITY_OPTIONS } from './identity-options.token.js';
 import { resolveIdentityOptions, type IdentityModuleOptions, type ResolvedIdentityOptions } from './identity-options.js';
 import { IdentityStatus } from './health/identity-status.js';
+import { IdentityHealthIndicator } from './health/identity.health.js';
 import { IdentityMetadataService } from './metadata/identity-metadata.service.js';
 import { IdentityMetrics } from './metrics/identity.metrics.js';
 import { IdentityStrategy } from './tokens/identity.strategy.js';
@@ -33,6 +36,7 @@ const providers: Provider[] = [
   TokenAuthenticator,
   IdentityGuard,
   IdentityBootstrap,
+  IdentityHealthIndicator,
   { provide: APP_GUARD, useClass: IdentityAppGuard },
   { provide: APP_FILTER, useClass: IdentityExceptionFilter },
 ];
@@ -42,7 +46,8 @@ const providers: Provider[] = [
  * Global by default (`isGlobal: false` to opt out), so any controller can use the decorators.
  */
 @Module({
+  imports: [TerminusModule],
   providers,
-  exports: [IDENTITY_OPTIONS, IdentityStatus, IdentityMetrics, IdentityMetadataService, JwksService, IdentityStrategy, TokenAuthenticator, IdentityGuard],
+  exports: [IDENTITY_OPTIONS, IdentityStatus, IdentityMetrics, IdentityMetadataService, JwksService, IdentityStrategy, TokenAuthenticator, IdentityGuard, IdentityHealthIndicator],
 })
 export class IdentityModule extends IdentityConfigurableModule {}

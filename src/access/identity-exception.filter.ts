@@ -1,7 +1,7 @@
 import { Catch, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { IdentityHttpError } from '../errors/identity-http.error.js';
-import { InjectIdentityOptions } from '../identity.module-definition.js';
+import { InjectIdentityOptions } from '../identity-options.token.js';
 import type { ResolvedIdentityOptions } from '../identity-options.js';
 
 /**

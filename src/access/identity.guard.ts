@@ -2,7 +2,7 @@ import { Injectable, type CanActivate, type ExecutionContext } from '@nestjs/com
 import { HttpAdapterHost, Reflector } from '@nestjs/core';
 import { IdentityHttpError } from '../errors/identity-http.error.js';
 import type { Identity } from '../identity/identity.js';
-import { InjectIdentityOptions } from '../identity.module-definition.js';
+import { InjectIdentityOptions } from '../identity-options.token.js';
 import type { ResolvedIdentityOptions } from '../identity-options.js';
 import type { RequestWithHeaders } from '../tokens/bearer-token.js';
 import { TokenAuthenticator } from '../tokens/token-authenticator.service.js';

@@ -27,7 +27,8 @@ class PlainController {
 }
 
 const reflector = new Reflector();
-const policy = (c: object, h: object) => routePolicy(reflector, c, h);
+// eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
+const policy = (c: Function, h: Function) => routePolicy(reflector, c, h);
 const identity = (scope: string, roles: string[] = [], use = 'user') =>
   Identity.fromClaims({ sub: use === 'user' ? 'u1' : 'sa:w', token_use: use, scope, user: use === 'user' ? { roles } : undefined }, compileClaims('s3db'))!;
 

@@ -11,8 +11,10 @@ export interface RoutePolicy {
 
 const policies = new WeakMap<object, WeakMap<object, RoutePolicy>>();
 
+
 /** Reads (and memoises per controller class and handler) the decorators of a route. */
-export function routePolicy(reflector: Reflector, controller: object, handler: object): RoutePolicy {
+// eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
+export function routePolicy(reflector: Reflector, controller: Function, handler: Function): RoutePolicy {
   let byHandler = policies.get(controller);
   if (!byHandler) policies.set(controller, (byHandler = new WeakMap()));
   let policy = byHandler.get(handler);

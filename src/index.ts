@@ -1,0 +1,57 @@
+// The public API of nestjs-identity, and nothing else.
+export { IdentityModule } from './identity.module.js';
+export { IDENTITY_MODULE_OPTIONS, type IdentityRoutes } from './identity.module-definition.js';
+export { IDENTITY_OPTIONS, InjectIdentityOptions } from './identity-options.token.js';
+export {
+  SUPPORTED_ALGORITHMS,
+  type AutoProvisionOptions,
+  type CredentialStoreOption,
+  type IdentityClientOptions,
+  type IdentityModuleOptions,
+  type JwtAlgorithm,
+  type ResolvedIdentityOptions,
+  type TokenEndpointAuthMethod,
+} from './identity-options.js';
+
+// Who is calling
+export { Identity, type IdentityUser, type ServiceAccount } from './identity/identity.js';
+export type { ClaimReader, ClaimsMapping, ClaimsPresetName, IdentityKind } from './identity/claims-mapping.js';
+export { CLAIMS_PRESETS, compileClaims, s3dbKind, type ClaimsReader } from './identity/claims-presets.js';
+export type { JwtClaims } from './identity/jwt-claims.js';
+
+// What they may do
+export { Authenticated } from './access/authenticated.decorator.js';
+export { RequireScope } from './access/require-scope.decorator.js';
+export { RequireRole } from './access/require-role.decorator.js';
+export { Public } from './access/public.decorator.js';
+export { CurrentIdentity } from './access/current-identity.decorator.js';
+export { IdentityGuard } from './access/identity.guard.js';
+export { IdentityAppGuard } from './access/identity-app.guard.js';
+export { IdentityExceptionFilter } from './access/identity-exception.filter.js';
+export type { RouteRequirement } from './access/route-requirements.js';
+
+// Tokens and metadata
+export { TokenAuthenticator } from './tokens/token-authenticator.service.js';
+export { IdentityStrategy, IDENTITY_STRATEGY } from './tokens/identity.strategy.js';
+export { JwksService } from './tokens/jwks.service.js';
+export { IdentityMetadataService } from './metadata/identity-metadata.service.js';
+export type { IdentityMetadata, IdentityMetadataInput, MetadataSource } from './metadata/identity-metadata.js';
+
+// Errors
+export * from './errors/index.js';
+
+// Health and metrics
+export { IdentityStatus, type IdentityHealthState, type IdentityStatusSnapshot } from './health/identity-status.js';
+export { IdentityHealthIndicator } from './health/identity.health.js';
+export { IdentityMetrics, IDENTITY_METRIC_NAMES } from './metrics/identity.metrics.js';
+
+// Credentials, service accounts and audit (ports)
+export { IDENTITY_CREDENTIAL_STORE, type CredentialStore } from './client/credential-store.js';
+export { IDENTITY_AUDIT_SINK, type AuditEvent, type AuditSink } from './audit/audit-sink.js';
+export {
+  IDENTITY_SERVICE_ACCOUNT_PROVIDER,
+  type CreateServiceAccountInput,
+  type IssuedServiceAccount,
+  type ServiceAccountProvider,
+  type ServiceAccountRecord,
+} from './admin/service-account-provider.js';
