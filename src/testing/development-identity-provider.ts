@@ -31,6 +31,7 @@ import { generateSigningKey, type DevelopmentKeyAlg, type DevelopmentSigningKey 
 import { loadOidcProvider, type OidcProviderModuleType } from './load-oidc-provider.js';
 import { MemoryStore } from './memory-store.js';
 import { readBody, replayRequest } from './request-body.js';
+import { PERSISTENT_MODELS, readStateFile, writeStateFile, type DevelopmentProviderState } from './state-file.js';
 
 /** Supported scopes unless the `scopes` option says otherwise. */
 export const DEFAULT_DEVELOPMENT_SCOPES: readonly string[] = [
@@ -135,8 +136,11 @@ export class DevelopmentIdentityProvider {
   /** Starts a provider on 127.0.0.1 (`options.port`, default any free port). */
   static async start(options: DevelopmentIdentityProviderOptions = {}): Promise<DevelopmentIdentityProvider> {
     const oidc = await loadOidcProvider();
-    const keys = [await generateSigningKey('RS256'), await generateSigningKey('ES256')];
-    const idp = new DevelopmentIdentityProvider(oidc, options, keys);
+    // A corrupt state file fails here, before anything listens.
+    const state = options.stateFile ? await readStateFile(options.stateFile) : undefined;
+    const idp = state
+      ? new DevelopmentIdentityProvider(oidc, options, state.keys, state)
+      : new DevelopmentIdentityProvider(oidc, options, [await generateSigningKey('RS256'), await generateSigningKey('ES256')]);
     await idp.listen(options.port ?? 0);
     try {
       await idp.initialize(options.clients ?? []);
@@ -174,11 +178,16 @@ export class DevelopmentIdentityProvider {
   private readonly pendingDelays = new Set<NodeJS.Timeout>();
   private readonly errors: Error[] = [];
   private serviceAccount: RegisteredDevelopmentClient | undefined;
+  /** `options.stateFile`: keys and clients are saved there and loaded from there at start. */
+  private readonly stateFile: string | undefined;
+  /** `store.trackedChanges` at the last save. */
+  private savedChanges = -1;
 
   private constructor(
     private readonly oidc: OidcProviderModuleType,
     options: DevelopmentIdentityProviderOptions,
     keys: DevelopmentSigningKey[],
+    state?: DevelopmentProviderState,
   ) {
     this.audience = options.audience ?? DEFAULT_DEVELOPMENT_AUDIENCE;
     this.accessTokenTtl = options.accessTokenTtl ?? 900;
@@ -189,9 +198,11 @@ export class DevelopmentIdentityProvider {
     this.rotateClientSecretOnUpdate = options.rotateClientSecretOnUpdate ?? true;
     this.rotateRegistrationAccessToken = options.rotateRegistrationAccessToken ?? true;
     for (const key of keys) this.allKeys.set(key.kid, key);
-    this.published = keys.map((key) => key.kid);
-    this.currentSigningKid = keys[0]!.kid;
-    this.store = new MemoryStore();
+    this.published = state ? [...state.published] : keys.map((key) => key.kid);
+    this.currentSigningKid = state ? state.signingKid : keys[0]!.kid;
+    this.stateFile = options.stateFile;
+    this.store = new MemoryStore(new Set(PERSISTENT_MODELS));
+    for (const [model, entries] of Object.entries(state?.models ?? {})) this.store.restore(model, entries);
     this.server = createServer((req, res) => {
       this.handle(req, res).catch((error: unknown) => {
         this.recordError(error);
@@ -244,23 +255,49 @@ export class DevelopmentIdentityProvider {
     this.boundPort = (this.server.address() as AddressInfo).port;
   }
 
+  /**
+   * Registers the built-in and pre-registered clients. A client already in the state file keeps
+   * its stored secret (unless the options give one explicitly), so credentials handed out before a
+   * restart stay valid; its other metadata comes from the options.
+   */
   private async initialize(clients: DevelopmentClientInput[]): Promise<void> {
     // The issuer contains the port, so the Provider can only be built once the socket is bound.
     this.rebuildProvider();
     const apiScopes = this.scopes.filter((scope) => !OIDC_SCOPES.has(scope));
-    this.serviceAccount = await this.registerClient({
-      clientId: DEFAULT_SERVICE_ACCOUNT_CLIENT_ID,
-      name: 'Development Service Account',
-      scopes: apiScopes,
+    const keepStored = { keepStoredSecret: true };
+    this.serviceAccount = await this.addClient(
+      { clientId: DEFAULT_SERVICE_ACCOUNT_CLIENT_ID, name: 'Development Service Account', scopes: apiScopes },
+      keepStored,
+    );
+    await this.addClient(
+      { clientId: WEB_APP_CLIENT_ID, name: 'Web App', scopes: [...this.scopes], tokenEndpointAuthMethod: 'none', grantTypes: ['password'] },
+      keepStored,
+    );
+    for (const client of clients) await this.addClient(client, keepStored);
+    this.saveState();
+  }
+
+  // ---------------------------------------------------------------- state file
+
+  /** Writes keys and clients to `stateFile` (no-op without one). */
+  private saveState(): void {
+    if (!this.stateFile) return;
+    const models: DevelopmentProviderState['models'] = {};
+    for (const model of PERSISTENT_MODELS) models[model] = this.store.snapshot(model);
+    const changes = this.store.trackedChanges;
+    writeStateFile(this.stateFile, {
+      keys: [...this.allKeys.values()],
+      published: [...this.published],
+      signingKid: this.currentSigningKid,
+      models,
+      issuer: this.issuer,
     });
-    await this.registerClient({
-      clientId: WEB_APP_CLIENT_ID,
-      name: 'Web App',
-      scopes: [...this.scopes],
-      tokenEndpointAuthMethod: 'none',
-      grantTypes: ['password'],
-    });
-    for (const client of clients) await this.registerClient(client);
+    this.savedChanges = changes;
+  }
+
+  /** Saves when a client or registration access token changed since the last save. */
+  private saveStateIfChanged(): void {
+    if (this.stateFile && this.store.trackedChanges !== this.savedChanges) this.saveState();
   }
 
   // ---------------------------------------------------------------- observability and faults
@@ -441,6 +478,7 @@ export class DevelopmentIdentityProvider {
     this.published.push(key.kid);
     this.currentSigningKid = key.kid;
     this.rebuildProvider();
+    this.saveState();
     return key.kid;
   }
 
@@ -450,6 +488,7 @@ export class DevelopmentIdentityProvider {
     if (!this.published.includes(kid)) throw new Error(`key ${kid} is not published`);
     this.published = this.published.filter((published) => published !== kid);
     this.rebuildProvider();
+    this.saveState();
   }
 
   private publishedKeys(): DevelopmentSigningKey[] {
@@ -474,8 +513,13 @@ export class DevelopmentIdentityProvider {
       ['resource'],
     );
     provider.use(async (ctx, next) => {
-      await next();
-      this.rotateSecretAfterUpdate(ctx);
+      try {
+        await next();
+        this.rotateSecretAfterUpdate(ctx);
+      } finally {
+        // RFC 7591 registration and RFC 7592 update/delete change clients: saved before the answer leaves.
+        this.saveStateIfChanged();
+      }
     });
     provider.on('server_error', (_ctx: unknown, error: unknown) => this.recordError(error));
     provider.silent = true; // Koa would print unexpected errors to stderr; recordError keeps them
@@ -743,14 +787,24 @@ export class DevelopmentIdentityProvider {
 
   /** Registers (or replaces) a client directly in the store, validated by oidc-provider. */
   async registerClient(input: DevelopmentClientInput): Promise<RegisteredDevelopmentClient> {
+    const registered = await this.addClient(input, { keepStoredSecret: false });
+    this.saveState();
+    return registered;
+  }
+
+  /** `keepStoredSecret` (start only): a client already in the store keeps its secret unless `input` gives one. */
+  private async addClient(input: DevelopmentClientInput, { keepStoredSecret }: { keepStoredSecret: boolean }): Promise<RegisteredDevelopmentClient> {
     const provider = this.requireProvider();
     const method: TokenEndpointAuthMethod = input.tokenEndpointAuthMethod ?? 'client_secret_basic';
-    const clientSecret = method === 'none' ? undefined : (input.clientSecret ?? newSecret());
+    const stored = keepStoredSecret ? this.store.get('Client', input.clientId) : undefined;
+    const storedSecret = typeof stored?.client_secret === 'string' ? stored.client_secret : undefined;
+    const clientSecret = method === 'none' ? undefined : (input.clientSecret ?? storedSecret ?? newSecret());
+    const issuedAt = typeof stored?.client_id_issued_at === 'number' ? stored.client_id_issued_at : epochSeconds();
     const metadata: ClientMetadata = {
       client_id: input.clientId,
       ...(clientSecret ? { client_secret: clientSecret } : {}),
       client_name: input.name ?? input.clientId,
-      client_id_issued_at: epochSeconds(),
+      client_id_issued_at: issuedAt,
       scope: input.scopes.join(' '),
       grant_types: input.grantTypes ?? ['client_credentials'],
       response_types: [],

@@ -65,6 +65,29 @@ export interface DevelopmentIdentityProviderOptions {
   rotateClientSecretOnUpdate?: boolean;
   /** RFC 7592 PUT issues a new registration_access_token (oidc-provider's default). Default true. */
   rotateRegistrationAccessToken?: boolean;
+  /**
+   * A JSON file that lets the provider survive a process restart (`npm start` again): when it
+   * exists, the provider starts with the signing keys (retired ones included), the published JWKS,
+   * the current signing kid and the registered clients it holds; it is (re)written whenever keys or
+   * clients change: at start, `registerClient()`, RFC 7591 registration, RFC 7592 update and delete,
+   * `rotateKeys()` and `retireKey()`. So tokens signed before the restart still verify against the
+   * JWKS, and a client that registered itself (RFC 7591) keeps its client_id, client_secret and
+   * registration access token.
+   *
+   * Kept: every client oidc-provider stores (pre-registered, `registerClient`, RFC 7591) and the
+   * RFC 7592 registration access tokens. Not kept: access tokens, grants, sessions, interactions and
+   * request counters. A pre-registered client (option `clients`, `dev-service-account`, `web-app`)
+   * found in the file keeps its stored secret unless the option gives a `clientSecret` explicitly;
+   * its other metadata comes from the options. The port is not stored: since the issuer contains it,
+   * give a fixed `port` when tokens issued before the restart (their `iss`) must stay valid.
+   *
+   * Written atomically (temporary file + rename) with mode 0600; a missing directory is created
+   * with mode 0700. A file that cannot be parsed makes `start()` fail with an error naming it: delete
+   * it to start over with new keys and clients.
+   *
+   * For local demos only: the file holds private signing keys and client secrets in plain JSON.
+   */
+  stateFile?: string;
 }
 
 export interface ServiceAccountTokenOptions {

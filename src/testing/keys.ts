@@ -1,4 +1,4 @@
-import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { calculateJwkThumbprint, type JWK } from 'jose';
 
 /** The signature algorithms the development provider holds keys for. */
@@ -34,5 +34,45 @@ export async function generateSigningKey(alg: DevelopmentKeyAlg): Promise<Develo
     privateKey,
     publicKey,
     createdAt: new Date(),
+  };
+}
+
+/** What the state file keeps of a key: everything else is derived from the private JWK. */
+export interface StoredSigningKey {
+  kid: string;
+  alg: DevelopmentKeyAlg;
+  privateJwk: JWK;
+  createdAt: string;
+}
+
+export function exportSigningKey(key: DevelopmentSigningKey): StoredSigningKey {
+  return { kid: key.kid, alg: key.alg, privateJwk: { ...key.privateJwk }, createdAt: key.createdAt.toISOString() };
+}
+
+/** Rebuilds a key pair from its stored private JWK; throws when the JWK is not an `alg` private key. */
+export function importSigningKey(stored: StoredSigningKey): DevelopmentSigningKey {
+  const { kid, alg } = stored;
+  if (alg !== 'RS256' && alg !== 'ES256') throw new Error(`key ${kid}: unsupported alg ${String(alg)}`);
+  const privateKey = createPrivateKey({ key: stored.privateJwk as JsonWebKey, format: 'jwk' });
+  const details = privateKey.asymmetricKeyDetails;
+  const matches =
+    alg === 'RS256' ? privateKey.asymmetricKeyType === 'rsa' : privateKey.asymmetricKeyType === 'ec' && details?.namedCurve === 'prime256v1';
+  if (!matches) throw new Error(`key ${kid}: not an ${alg} private key`);
+  const publicKey = createPublicKey(privateKey);
+  // Node accepts inconsistent JWK members (a damaged `d`, say): a round trip proves the pair works.
+  const probe = Buffer.from('development-identity-provider key check');
+  const dsaEncoding = alg === 'ES256' ? 'ieee-p1363' : undefined;
+  const signature = sign('sha256', probe, { key: privateKey, dsaEncoding });
+  if (!verify('sha256', probe, { key: publicKey, dsaEncoding }, signature)) throw new Error(`key ${kid}: private and public parts do not match`);
+  const metadata = { kid, alg, use: 'sig' };
+  const createdAt = new Date(stored.createdAt);
+  return {
+    kid,
+    alg,
+    privateJwk: { ...(privateKey.export({ format: 'jwk' }) as JWK), ...metadata },
+    publicJwk: { ...(publicKey.export({ format: 'jwk' }) as JWK), ...metadata },
+    privateKey,
+    publicKey,
+    createdAt: Number.isNaN(createdAt.getTime()) ? new Date() : createdAt,
   };
 }

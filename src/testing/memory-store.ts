@@ -1,6 +1,6 @@
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 
-interface Entry {
+export interface StoreEntry {
   payload: AdapterPayload;
   /** Epoch milliseconds; undefined = never expires. */
   expiresAt?: number;
@@ -16,8 +16,17 @@ const REVOCABLE_MODELS = new Set(['AccessToken', 'ClientCredentials']);
  * in one process never share state (oidc-provider's own memory adapter is process-global).
  */
 export class MemoryStore {
-  private readonly entries = new Map<string, Entry>();
+  private readonly entries = new Map<string, StoreEntry>();
   private readonly revoked = new Set<string>();
+  private changes = 0;
+
+  /** `trackedModels`: models whose writes and deletions bump `trackedChanges` (what the state file keeps). */
+  constructor(private readonly trackedModels: ReadonlySet<string> = new Set()) {}
+
+  /** Increases on every write or deletion of a tracked model, so callers can tell whether to save. */
+  get trackedChanges(): number {
+    return this.changes;
+  }
 
   /** The `adapter` option for oidc-provider: one adapter per model name, all backed by this store. */
   readonly adapterFactory = (model: string): Adapter => new MemoryAdapter(model, this);
@@ -36,10 +45,11 @@ export class MemoryStore {
   set(model: string, id: string, payload: AdapterPayload, expiresInSeconds?: number): void {
     const expiresAt = typeof expiresInSeconds === 'number' ? Date.now() + expiresInSeconds * 1000 : undefined;
     this.entries.set(`${model}:${id}`, { payload, expiresAt });
+    this.touched(model);
   }
 
   delete(model: string, id: string): void {
-    this.entries.delete(`${model}:${id}`);
+    if (this.entries.delete(`${model}:${id}`)) this.touched(model);
     if (REVOCABLE_MODELS.has(model)) this.revoked.add(`${model}:${id}`);
   }
 
@@ -61,8 +71,33 @@ export class MemoryStore {
 
   deleteWhere(predicate: (payload: AdapterPayload) => boolean): void {
     for (const [key, entry] of this.entries) {
-      if (predicate(entry.payload)) this.entries.delete(key);
+      if (!predicate(entry.payload)) continue;
+      this.entries.delete(key);
+      this.touched(key.slice(0, key.indexOf(':')));
     }
+  }
+
+  /** Live entries of one model, copied (for the state file). */
+  snapshot(model: string): Record<string, StoreEntry> {
+    const result: Record<string, StoreEntry> = {};
+    for (const [id] of this.values(model)) {
+      const entry = this.entries.get(`${model}:${id}`)!;
+      result[id] = structuredClone(entry.expiresAt === undefined ? { payload: entry.payload } : entry);
+    }
+    return result;
+  }
+
+  /** Puts back entries taken by `snapshot` (expired ones are dropped). Not counted as a change. */
+  restore(model: string, entries: Record<string, StoreEntry>): void {
+    const now = Date.now();
+    for (const [id, entry] of Object.entries(entries)) {
+      if (entry.expiresAt !== undefined && entry.expiresAt <= now) continue;
+      this.entries.set(`${model}:${id}`, structuredClone(entry));
+    }
+  }
+
+  private touched(model: string): void {
+    if (this.trackedModels.has(model)) this.changes += 1;
   }
 }
 
