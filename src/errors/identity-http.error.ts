@@ -1,11 +1,14 @@
 import { HttpException } from '@nestjs/common';
 
-/** Characters RFC 6750 §3 allows inside a quoted auth-param value. */
-const SAFE_PARAM = /^[\x20\x21\x23-\x5B\x5D-\x7E]*$/;
+/** Characters RFC 6750 §3 does not allow inside a quoted auth-param value (quote, backslash, controls, non-ASCII). */
+const UNSAFE_PARAM_CHARS = /[^\x20\x21\x23-\x5B\x5D-\x7E]/g;
 
 function quoteParam(name: string, value: string): string {
-  // Our values are fixed strings; anything else is dropped rather than risk header injection.
-  return SAFE_PARAM.test(value) ? `${name}="${value}"` : '';
+  // Our values are fixed strings, but a realm or a description may still hold a quote: such
+  // characters are removed (never escaped, never passed through), so no value can end the quoted
+  // string, inject a header line or smuggle another parameter.
+  const safe = value.replace(UNSAFE_PARAM_CHARS, '');
+  return safe.length > 0 ? `${name}="${safe}"` : '';
 }
 
 /**

@@ -41,3 +41,41 @@ export function asNameList(value: unknown): string[] {
 function isName(name: string): boolean {
   return /^[\x21\x23-\x5B\x5D-\x7E]+$/.test(name);
 }
+
+/** Claims only ID tokens carry (OIDC Core §3.1.3.6, §3.3.2.11, FAPI `s_hash`). */
+const ID_TOKEN_HASH_CLAIMS = ['at_hash', 'c_hash', 's_hash'] as const;
+/** Keycloak's own payload `typ` values of tokens that are not access tokens. */
+const NON_ACCESS_PAYLOAD_TYPES = new Set(['id', 'refresh', 'offline', 'logout']);
+
+/**
+ * Cross-JWT confusion defence (RFC 8725 §2.8, §3.11): the reason a claims set is shaped like
+ * another kind of JWT than an access token, or undefined when it may be one. Applied to every
+ * token, whatever its `typ` header says, because providers sign ID tokens with the same keys and
+ * often the same `typ: JWT`:
+ *
+ * - `events`: a Security Event Token (RFC 8417), e.g. an OIDC back-channel logout token;
+ * - `at_hash`, `c_hash`, `s_hash`: hashes that only ID tokens carry;
+ * - `nonce`: the ID token's replay value. Older Keycloak versions copied it into access tokens too
+ *   (keycloak/keycloak#26893), so it is accepted when the token says it is an access token:
+ *   `typ: at+jwt` (RFC 9068) or Keycloak's payload `typ: "Bearer"`;
+ * - a Keycloak payload `typ` of "ID", "Refresh", "Offline" or "Logout".
+ */
+export function nonAccessTokenMarker(claims: Record<string, unknown>, typedAsAccessToken: boolean): string | undefined {
+  if (Object.hasOwn(claims, 'events')) return 'events';
+  for (const claim of ID_TOKEN_HASH_CLAIMS) if (Object.hasOwn(claims, claim)) return claim;
+  const payloadTyp = Object.hasOwn(claims, 'typ') ? claims.typ : undefined;
+  if (typeof payloadTyp === 'string' && NON_ACCESS_PAYLOAD_TYPES.has(payloadTyp.toLowerCase())) return 'typ';
+  if (Object.hasOwn(claims, 'nonce') && !typedAsAccessToken && !(typeof payloadTyp === 'string' && payloadTyp.toLowerCase() === 'bearer')) return 'nonce';
+  return undefined;
+}
+
+/**
+ * A list of role (or group) names. Roles are multi-valued (RFC 9068 §2.2.3.1 defers to SCIM: a
+ * JSON array); unlike `scope` a string is not a space-separated list: it counts as one role when
+ * it is a single name, and as none when it holds several ("viewer admin" grants neither), the
+ * same way an array element holding two names is refused.
+ */
+export function asRoleList(value: unknown): string[] {
+  if (typeof value === 'string') return value.length > 0 && isName(value) ? [value] : [];
+  return asNameList(value);
+}

@@ -48,4 +48,17 @@ describe('extractBearerToken', () => {
     const fastifyLike = { headers: { authorization: 'Bearer a.b.c' }, raw: { rawHeaders: ['authorization', 'Bearer a.b.c', 'Authorization', 'Bearer d'] } };
     expect(() => extractBearerToken(fastifyLike, 100)).toThrow(InvalidRequestError);
   });
+
+  it('gives descriptions that fit in a WWW-Authenticate quoted string (RFC 6750 §3: no " or \\)', () => {
+    for (const header of ['Bearer', 'Bearer ', 'Bearer\tabc', 'Bearer a b', 'bearer\u00a0abc']) {
+      try {
+        extractBearerToken(req(header), 100);
+      } catch (error) {
+        const challenge = (error as InvalidRequestError).headers('api')['WWW-Authenticate'];
+        expect(challenge, header).toMatch(/^Bearer realm="api", error="invalid_request", error_description="[^"\\]+"$/);
+      }
+    }
+    const two = req('Bearer a.b.c', ['Authorization', 'Bearer a.b.c', 'Authorization', 'Bearer d.e.f']);
+    expect(() => extractBearerToken(two, 100)).toThrow(InvalidRequestError);
+  });
 });

@@ -37,7 +37,7 @@ export function extractBearerToken(request: RequestWithHeaders, maxLength: numbe
   if (scheme.toLowerCase() !== 'bearer') {
     // Another scheme (Basic, ...) or "Bearer\t...": no Bearer credentials were sent.
     if (/^bearer\s/i.test(header) || scheme.toLowerCase() === 'bearer') {
-      throw new InvalidRequestError('Malformed Authorization header: use "Bearer <token>"');
+      throw new InvalidRequestError("Malformed Authorization header: use 'Bearer <token>'");
     }
     return undefined;
   }
@@ -48,6 +48,6 @@ export function extractBearerToken(request: RequestWithHeaders, maxLength: numbe
   const token = header.slice(start);
   if (token.length === 0) throw new InvalidRequestError('Malformed Authorization header: the Bearer token is empty');
   if (token.length > maxLength) throw new InvalidTokenError('too_large');
-  if (!B64TOKEN.test(token)) throw new InvalidRequestError('Malformed Authorization header: use "Bearer <token>"');
+  if (!B64TOKEN.test(token)) throw new InvalidRequestError("Malformed Authorization header: use 'Bearer <token>'");
   return token;
 }

@@ -1,6 +1,6 @@
-import { generateKeyPairSync } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { keyFitsAlgorithm, usableJwks } from './jwks-keys.js';
+import { keyFitsAlgorithm, toVerificationKeys, usableJwks } from './jwks-keys.js';
 
 const rsa = (bits = 2048) => generateKeyPairSync('rsa', { modulusLength: bits }).publicKey;
 const ec = (namedCurve: string) => generateKeyPairSync('ec', { namedCurve }).publicKey;
@@ -37,5 +37,25 @@ describe('keyFitsAlgorithm', () => {
     expect(keyFitsAlgorithm({ key: ec('prime256v1') }, 'ES256')).toBe(true);
     expect(keyFitsAlgorithm({ key: ec('secp384r1') }, 'ES256')).toBe(false);
     expect(keyFitsAlgorithm({ key: ec('secp384r1') }, 'ES384')).toBe(true);
+  });
+});
+
+describe('toVerificationKeys', () => {
+  const entry = (kid: string, key: ReturnType<typeof rsa>) => ({ kid, getPublicKey: () => key.export({ format: 'pem', type: 'spki' }) as string });
+
+  it('judges strength on the parsed key: a zero-padded 1024-bit modulus and e = 1 are skipped', () => {
+    const short = jwk(rsa(1024));
+    const padded = { ...short, n: Buffer.concat([Buffer.alloc(128), Buffer.from(short.n as string, 'base64url')]).toString('base64url'), kid: 'padded' };
+    // The JWK filter sees 256 octets and lets it through; the parsed key shows 1024 bits.
+    expect(usableJwks([padded]).map((k) => k.kid)).toEqual(['padded']);
+    const parsedPadded = createPublicKey({ key: padded as never, format: 'jwk' });
+    const eOne = createPublicKey({ key: { ...jwk(rsa()), e: 'AQ' } as never, format: 'jwk' });
+    const good = rsa();
+    const keys = toVerificationKeys([entry('padded', parsedPadded), entry('e1', eOne), entry('good', good), { kid: 'junk', getPublicKey: () => 'not a key' }]);
+    expect(keys.map((k) => k.kid)).toEqual(['good']);
+  });
+
+  it('never treats a prototype name as a curve', () => {
+    expect(usableJwks([{ kty: 'EC', crv: 'constructor', x: 'AA', y: 'AA', kid: 'proto' }, { kty: 'EC', crv: 'toString', kid: 'proto2' }])).toEqual([]);
   });
 });

@@ -28,7 +28,7 @@ export function usableJwks(keys: unknown): Jwk[] {
     if (k.kid !== undefined && typeof k.kid !== 'string') return false;
     if (k.d !== undefined || k.k !== undefined) return false;
     if (k.kty === 'RSA') return typeof k.n === 'string' && Buffer.from(k.n, 'base64url').length * 8 >= 2048 - 8;
-    if (k.kty === 'EC') return typeof k.crv === 'string' && k.crv in CURVES;
+    if (k.kty === 'EC') return typeof k.crv === 'string' && Object.hasOwn(CURVES, k.crv);
     return false;
   });
   const seen = new Map<string, number>();
@@ -41,15 +41,35 @@ export function keyFitsAlgorithm(key: VerificationKey, alg: JwtAlgorithm): boole
   if (key.alg !== undefined && key.alg !== alg) return false;
   const type = key.key.asymmetricKeyType;
   if (alg.startsWith('RS') || alg.startsWith('PS')) return type === 'rsa' || (type === 'rsa-pss' && alg.startsWith('PS'));
-  return type === 'ec' && EC_ALG_BY_NODE_CURVE[key.key.asymmetricKeyDetails?.namedCurve ?? ''] === alg;
+  const curve = key.key.asymmetricKeyDetails?.namedCurve ?? '';
+  return type === 'ec' && Object.hasOwn(EC_ALG_BY_NODE_CURVE, curve) && EC_ALG_BY_NODE_CURVE[curve] === alg;
 }
 
-/** Parses signing keys from jwks-rsa's output into KeyObjects. */
+/** Smallest RSA modulus accepted (RFC 7518 §3.3, RFC 8725 §3.5). */
+const MIN_RSA_BITS = 2048;
+
+/**
+ * Whether a parsed key is strong enough, judged on the key itself: a JWK `n` can be padded with
+ * leading zero octets so that a 1024-bit modulus looks 2048 bits long to a length check, and
+ * Node accepts an RSA public exponent of 1, with which anyone can forge a signature (s = EM).
+ */
+function strongEnough(key: KeyObject): boolean {
+  const type = key.asymmetricKeyType;
+  if (type === 'rsa' || type === 'rsa-pss') {
+    const details = key.asymmetricKeyDetails;
+    const e = details?.publicExponent ?? 0n;
+    return (details?.modulusLength ?? 0) >= MIN_RSA_BITS && e >= 3n && e % 2n === 1n;
+  }
+  return type === 'ec' && Object.hasOwn(EC_ALG_BY_NODE_CURVE, key.asymmetricKeyDetails?.namedCurve ?? '');
+}
+
+/** Parses signing keys from jwks-rsa's output into KeyObjects; weak or unparsable keys are skipped. */
 export function toVerificationKeys(signingKeys: ReadonlyArray<{ kid?: string; alg?: string; getPublicKey(): string }>): VerificationKey[] {
   const out: VerificationKey[] = [];
   for (const signingKey of signingKeys) {
     try {
-      out.push({ kid: signingKey.kid, alg: signingKey.alg, key: createPublicKey(signingKey.getPublicKey()) });
+      const key = createPublicKey(signingKey.getPublicKey());
+      if (key.type === 'public' && strongEnough(key)) out.push({ kid: signingKey.kid, alg: signingKey.alg, key });
     } catch {
       // An entry that does not parse is skipped, like jwks-rsa skips it.
     }

@@ -14,6 +14,8 @@ const JSONWEBTOKEN_MESSAGES: Array<[RegExp, InvalidTokenReason]> = [
   [/^invalid (exp|nbf) value$/, 'claims'],
   [/^jwt (subject|id|nonce) invalid/, 'claims'],
   [/^secret or public key must be provided$/, 'unknown_key'],
+  [/^secretOrPublicKey (must be|is not valid)/, 'unknown_key'],
+  [/^jwt must be (provided|a string)$/, 'malformed'],
 ];
 
 /**
@@ -31,6 +33,9 @@ export function toIdentityError(failure: unknown): IdentityHttpError {
     }
     // ecdsa-sig-formatter refuses ECDSA signatures of the wrong length (e.g. DER instead of r||s).
     if (/signatures must be/.test(failure.message)) return new InvalidTokenError('signature');
+    // Node's crypto throws (rather than answering false) on some signatures it cannot even parse.
+    const code = (failure as { code?: unknown }).code;
+    if (typeof code === 'string' && /^ERR_(OSSL|CRYPTO)_/.test(code)) return new InvalidTokenError('signature');
   }
   return new InvalidTokenError('malformed');
 }
