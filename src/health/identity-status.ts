@@ -3,6 +3,13 @@ import type { MetadataSource } from '../metadata/identity-metadata.js';
 
 export type IdentityHealthState = 'up' | 'degraded' | 'down';
 
+/** When a cached copy (metadata or JWKS) was fetched, until when it is fresh, and until when it may still be served. */
+export interface ServingWindow {
+  readonly fetchedAt: Date;
+  readonly freshUntil: Date;
+  readonly servesUntil: Date;
+}
+
 export interface IdentityStatusSnapshot {
   status: IdentityHealthState;
   lastMetadataRefresh?: string;
@@ -13,12 +20,15 @@ export interface IdentityStatusSnapshot {
   metadataVersion?: number;
   /** Seconds since the metadata copy in use was fetched. */
   cacheAgeSeconds?: number;
-  /** When the copy in use stops being served (ISO), if the provider stays unreachable. */
+  /** When tokens stop being accepted (ISO), if the provider stays unreachable: the earlier end of the metadata and JWKS windows. */
   servesUntil?: string;
   jwksKeys?: number;
   /** The last failure, in safe words (never a document's content, a token or a secret). */
   lastError?: string;
 }
+
+const within = (window: ServingWindow | undefined, now: number): boolean => window !== undefined && now <= window.servesUntil.getTime();
+const stale = (window: ServingWindow | undefined, now: number): boolean => window !== undefined && now > window.freshUntil.getTime();
 
 /**
  * The one place the module's state lives. Services record what happened; the health indicator
@@ -26,25 +36,17 @@ export interface IdentityStatusSnapshot {
  */
 @Injectable()
 export class IdentityStatus {
-  private metadataFetchedAt?: Date;
-  private metadataFreshUntil?: Date;
-  private metadataServesUntil?: Date;
-  private metadataSource?: MetadataSource;
-  private metadataVersion?: number;
+  private metadata?: ServingWindow & { source: MetadataSource; version: number };
   private metadataFailing = false;
-  private lastJwksSync?: Date;
+  private jwks?: ServingWindow;
   private jwksKeys?: number;
   private jwksFailing = false;
   private lastCredentialValidation?: Date;
   private credentialsValid?: boolean;
   private lastError?: string;
 
-  recordMetadata(copy: { fetchedAt: Date; freshUntil: Date; servesUntil: Date; source: MetadataSource; version: number }): void {
-    this.metadataFetchedAt = copy.fetchedAt;
-    this.metadataFreshUntil = copy.freshUntil;
-    this.metadataServesUntil = copy.servesUntil;
-    this.metadataSource = copy.source;
-    this.metadataVersion = copy.version;
+  recordMetadata(copy: ServingWindow & { source: MetadataSource; version: number }): void {
+    this.metadata = copy;
     this.metadataFailing = false;
   }
 
@@ -53,8 +55,11 @@ export class IdentityStatus {
     this.lastError = reason;
   }
 
-  recordJwksSync(keys: number, at = new Date()): void {
-    this.lastJwksSync = at;
+  /** A key set was installed. Without a window it never goes stale (tests, inline keys). */
+  recordJwksSync(keys: number, window?: ServingWindow): void {
+    const fetchedAt = window?.fetchedAt ?? new Date();
+    const forever = new Date(8.64e15);
+    this.jwks = window ?? { fetchedAt, freshUntil: forever, servesUntil: forever };
     this.jwksKeys = keys;
     this.jwksFailing = false;
   }
@@ -70,15 +75,14 @@ export class IdentityStatus {
     if (!valid && reason) this.lastError = reason;
   }
 
-  /** Metadata can be relied on now: a copy exists and is within its serving window. */
+  /** Tokens can be vouched for now: metadata and keys exist and are within their serving windows. */
   canServe(now = Date.now()): boolean {
-    return this.metadataServesUntil !== undefined && now <= this.metadataServesUntil.getTime();
+    return within(this.metadata, now) && within(this.jwks, now);
   }
 
   state(now = Date.now()): IdentityHealthState {
-    if (!this.canServe(now) || this.lastJwksSync === undefined) return 'down';
-    const stale = this.metadataFreshUntil !== undefined && now > this.metadataFreshUntil.getTime();
-    if (stale || this.metadataFailing || this.jwksFailing || this.credentialsValid === false) return 'degraded';
+    if (!this.canServe(now)) return 'down';
+    if (stale(this.metadata, now) || stale(this.jwks, now) || this.metadataFailing || this.jwksFailing || this.credentialsValid === false) return 'degraded';
     return 'up';
   }
 
@@ -88,21 +92,22 @@ export class IdentityStatus {
   }
 
   metadataAgeSeconds(now = Date.now()): number | undefined {
-    return this.metadataFetchedAt ? Math.max(0, (now - this.metadataFetchedAt.getTime()) / 1000) : undefined;
+    return this.metadata ? Math.max(0, (now - this.metadata.fetchedAt.getTime()) / 1000) : undefined;
   }
 
   snapshot(now = Date.now()): IdentityStatusSnapshot {
     const age = this.metadataAgeSeconds(now);
+    const ends = [this.metadata, this.jwks].filter((w) => w !== undefined).map((w) => w.servesUntil.getTime());
     return {
       status: this.state(now),
-      lastMetadataRefresh: this.metadataFetchedAt?.toISOString(),
-      lastJwksSync: this.lastJwksSync?.toISOString(),
+      lastMetadataRefresh: this.metadata?.fetchedAt.toISOString(),
+      lastJwksSync: this.jwks?.fetchedAt.toISOString(),
       lastCredentialValidation: this.lastCredentialValidation?.toISOString(),
       credentialsValid: this.credentialsValid,
-      metadataSource: this.metadataSource,
-      metadataVersion: this.metadataVersion,
+      metadataSource: this.metadata?.source,
+      metadataVersion: this.metadata?.version,
       cacheAgeSeconds: age === undefined ? undefined : Math.round(age),
-      servesUntil: this.metadataServesUntil?.toISOString(),
+      servesUntil: ends.length > 0 ? new Date(Math.min(...ends)).toISOString() : undefined,
       jwksKeys: this.jwksKeys,
       lastError: this.lastError,
     };

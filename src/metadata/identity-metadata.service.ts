@@ -2,12 +2,12 @@ import { Inject, Injectable, Logger, Optional, type OnModuleDestroy } from '@nes
 import { IDENTITY_CREDENTIAL_STORE, type CredentialStore } from '../client/credential-store.js';
 import { IdentityMetadataUnavailableError } from '../errors/identity-metadata-unavailable.error.js';
 import { IdentityUnavailableError } from '../errors/identity-unavailable.error.js';
-import { IdentityStatus } from '../health/identity-status.js';
+import { IdentityStatus, type ServingWindow } from '../health/identity-status.js';
 import { InjectIdentityOptions } from '../identity-options.token.js';
 import type { ResolvedIdentityOptions } from '../identity-options.js';
 import { IdentityMetrics } from '../metrics/identity.metrics.js';
 import type { IdentityMetadata, MetadataSource } from './identity-metadata.js';
-import { LAST_GOOD_METADATA_KEY, parseLastGood, serializeLastGood } from './last-good-metadata.js';
+import { IDENTITY_LAST_GOOD_STORE, LAST_GOOD_METADATA_KEY, parseLastGood, serializeLastGood } from './last-good-metadata.js';
 import { metadataFromDocument, metadataFromInput, MetadataValidationError, WELL_KNOWN_PATHS, wellKnownUrl } from './metadata-document.js';
 import { OutboundRequestError, outboundPolicyFor, safeFetch, type OutboundPolicy } from './safe-fetch.js';
 import { applySignedMetadata } from './signed-metadata.js';
@@ -21,12 +21,28 @@ const FETCH_ORDER: readonly FetchedSource[] = ['s3db', 'oidc-discovery', 'rfc841
 const INLINE = 'inline metadata option';
 const DEFAULT_TTL_SECONDS = 3600;
 /** Refresh when this share of the TTL has passed, so requests never wait for a fetch. */
-const REFRESH_AT = 0.8;
-const MIN_REFRESH_MS = 1000;
+export const REFRESH_AT = 0.8;
+const MIN_REFRESH_MS = 250;
 const RETRY_BASE_MS = 1000;
 const RETRY_MAX_MS = 5 * 60_000;
 /** setTimeout's ceiling (about 24.8 days). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * Delay before retry number `failures` (1, 2, ...): exponential backoff with equal jitter,
+ * capped at 5 minutes and at one cache lifetime (no point waiting longer than a copy lives).
+ */
+export function backoffDelay(failures: number, ttlMs: number): number {
+  const ceiling = Math.min(RETRY_MAX_MS, Math.max(MIN_REFRESH_MS, ttlMs), RETRY_BASE_MS * 2 ** Math.min(Math.max(failures, 1) - 1, 20));
+  return ceiling / 2 + Math.random() * (ceiling / 2);
+}
+
+/** Starts an unref'd timer, its delay clamped between the refresh floor and setTimeout's ceiling. */
+export function refreshTimer(callback: () => void, delayMs: number): NodeJS.Timeout {
+  const timer = setTimeout(callback, Math.min(Math.max(delayMs, MIN_REFRESH_MS), MAX_TIMER_MS));
+  timer.unref();
+  return timer;
+}
 
 /** A fetch error worth trying the next document for; the others (network, timeout, policy) would fail the same way on the same host. */
 function worthFallingBack(error: unknown): boolean {
@@ -51,6 +67,8 @@ export class IdentityMetadataService implements OnModuleDestroy {
   private readonly logger = new Logger('IdentityMetadata');
   private readonly outbound: OutboundPolicy;
   private readonly listeners = new Set<MetadataChangeListener>();
+  /** Where the last good metadata (and the JWKS service's keys) persist: the credential store, else the fallback file. */
+  readonly lastGoodStore?: CredentialStore;
   private copy?: IdentityMetadata;
   private servesUntil = 0;
   private inFlight?: Promise<IdentityMetadata>;
@@ -64,9 +82,11 @@ export class IdentityMetadataService implements OnModuleDestroy {
     @InjectIdentityOptions() private readonly options: ResolvedIdentityOptions,
     private readonly status: IdentityStatus,
     private readonly metrics: IdentityMetrics,
-    @Optional() @Inject(IDENTITY_CREDENTIAL_STORE) private readonly store?: CredentialStore,
+    @Optional() @Inject(IDENTITY_CREDENTIAL_STORE) credentialStore?: CredentialStore,
+    @Optional() @Inject(IDENTITY_LAST_GOOD_STORE) fallbackStore?: CredentialStore,
   ) {
     this.outbound = outboundPolicyFor(options);
+    this.lastGoodStore = credentialStore ?? fallbackStore;
   }
 
   /**
@@ -116,6 +136,23 @@ export class IdentityMetadataService implements OnModuleDestroy {
   onChange(listener: MetadataChangeListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /** Seconds metadata and JWKS are cached: the option, else the document's own cacheTtl, else 3600. */
+  cacheTtlSeconds(): number {
+    return this.options.cacheTtl ?? this.copy?.cacheTtl ?? DEFAULT_TTL_SECONDS;
+  }
+
+  /**
+   * The serving window of a copy fetched at fetchedAt (metadata or JWKS): fresh for cacheTtl, then
+   * served stale for maxStale (default 3 x cacheTtl) while refreshes fail; no stale grace with
+   * requireFreshMetadata.
+   */
+  servingWindow(fetchedAt: Date, ttlSeconds = this.cacheTtlSeconds()): ServingWindow {
+    const maxStale = this.options.maxStale ?? 3 * ttlSeconds;
+    const freshUntil = fetchedAt.getTime() + ttlSeconds * 1000;
+    const servesUntil = this.options.requireFreshMetadata ? freshUntil : freshUntil + maxStale * 1000;
+    return { fetchedAt, freshUntil: new Date(freshUntil), servesUntil: new Date(servesUntil) };
   }
 
   /** The outbound policy derived from the options, for every other safeFetch caller. */
@@ -188,10 +225,10 @@ export class IdentityMetadataService implements OnModuleDestroy {
 
   /** Serves the persisted copy after a failed boot, when the options allow it and it is recent enough. */
   private async useLastGood(reason: string): Promise<boolean> {
-    if (!this.store || this.options.requireFreshMetadata) return false;
+    if (!this.lastGoodStore || this.options.requireFreshMetadata) return false;
     let copy: IdentityMetadata;
     try {
-      const text = await this.store.get(LAST_GOOD_METADATA_KEY);
+      const text = await this.lastGoodStore.get(LAST_GOOD_METADATA_KEY);
       if (!text) return false;
       copy = parseLastGood(text, { issuer: this.options.issuer, policy: this.outbound });
     } catch (error) {
@@ -199,7 +236,7 @@ export class IdentityMetadataService implements OnModuleDestroy {
       return false;
     }
     if (this.options.requireSignedMetadata && !copy.signed) return false;
-    if (Date.now() > this.window(copy).servesUntil) {
+    if (Date.now() > this.window(copy).servesUntil.getTime()) {
       this.logger.warn('Persisted metadata is older than maxStale allows; not serving it');
       return false;
     }
@@ -210,29 +247,20 @@ export class IdentityMetadataService implements OnModuleDestroy {
     return true;
   }
 
-  private window(copy: IdentityMetadata): { freshUntil: number; servesUntil: number } {
-    const ttl = this.options.cacheTtl ?? copy.cacheTtl ?? DEFAULT_TTL_SECONDS;
-    const maxStale = this.options.maxStale ?? 3 * ttl;
-    const freshUntil = copy.fetchedAt.getTime() + ttl * 1000;
-    return { freshUntil, servesUntil: this.options.requireFreshMetadata ? freshUntil : freshUntil + maxStale * 1000 };
+  private window(copy: IdentityMetadata): ServingWindow {
+    return this.servingWindow(copy.fetchedAt, this.options.cacheTtl ?? copy.cacheTtl ?? DEFAULT_TTL_SECONDS);
   }
 
   private adopt(next: IdentityMetadata, { keepSchedule = false } = {}): void {
     const previous = this.copy;
-    const { freshUntil, servesUntil } = this.window(next);
+    const window = this.window(next);
     this.copy = next;
-    this.servesUntil = servesUntil;
-    this.status.recordMetadata({
-      fetchedAt: next.fetchedAt,
-      freshUntil: new Date(freshUntil),
-      servesUntil: new Date(servesUntil),
-      source: next.source,
-      version: next.version,
-    });
+    this.servesUntil = window.servesUntil.getTime();
+    this.status.recordMetadata({ ...window, source: next.source, version: next.version });
     if (!keepSchedule) {
       this.failures = 0;
       const fetchedAt = next.fetchedAt.getTime();
-      this.schedule(fetchedAt + (freshUntil - fetchedAt) * REFRESH_AT - Date.now());
+      this.schedule(fetchedAt + (window.freshUntil.getTime() - fetchedAt) * REFRESH_AT - Date.now());
       this.logger.log(`Metadata loaded (${next.source}${next.signed ? ', signed' : ''}) for ${next.issuer}`);
     }
     for (const listener of this.listeners) {
@@ -246,7 +274,7 @@ export class IdentityMetadataService implements OnModuleDestroy {
 
   /** Best effort: a store failure never fails the refresh. */
   private persist(copy: IdentityMetadata): void {
-    this.store?.set(LAST_GOOD_METADATA_KEY, serializeLastGood(copy)).catch((error: unknown) => {
+    this.lastGoodStore?.set(LAST_GOOD_METADATA_KEY, serializeLastGood(copy)).catch((error: unknown) => {
       this.logger.warn(`Could not persist the last good metadata (${safeReason(error)})`);
     });
   }
@@ -254,8 +282,7 @@ export class IdentityMetadataService implements OnModuleDestroy {
   /** Exponential backoff with jitter, bounded; returns the delay chosen. */
   private scheduleRetry(): number {
     this.failures += 1;
-    const ceiling = Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** Math.min(this.failures - 1, 20));
-    const delay = ceiling / 2 + Math.random() * (ceiling / 2);
+    const delay = backoffDelay(this.failures, this.cacheTtlSeconds() * 1000);
     this.schedule(delay);
     return delay;
   }
@@ -263,11 +290,10 @@ export class IdentityMetadataService implements OnModuleDestroy {
   private schedule(delayMs: number): void {
     if (this.destroyed) return;
     this.clearTimer();
-    this.timer = setTimeout(() => {
+    this.timer = refreshTimer(() => {
       this.timer = undefined;
       this.refresh().catch(() => undefined); // attempt() already recorded, logged and rescheduled
-    }, Math.min(Math.max(delayMs, MIN_REFRESH_MS), MAX_TIMER_MS));
-    this.timer.unref();
+    }, delayMs);
   }
 
   private clearTimer(): void {

@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, type OnModuleDestroy } from '@nestjs/common';
 import { Counter, Gauge, Histogram, register, type Registry } from 'prom-client';
 import { IdentityStatus } from '../health/identity-status.js';
 
@@ -18,10 +18,31 @@ export const IDENTITY_METRIC_NAMES = [
 
 export type JwksRefreshTrigger = 'boot' | 'scheduled' | 'unknown_kid';
 export type VerificationResult = 'accepted' | 'rejected' | 'unavailable';
+export type FetchOutcome = 'success' | 'error';
 
 /** Reuses a metric already in the registry (several apps in one process share the default registry). */
 function once<T>(registry: Registry, name: string, create: () => T): T {
   return (registry.getSingleMetric(name) as T | undefined) ?? create();
+}
+
+/** Statuses of the live modules per registry, newest last: the gauges read the newest one. */
+const liveStatuses = new WeakMap<Registry, IdentityStatus[]>();
+
+/** A gauge whose value is read from the newest live IdentityStatus at scrape time. */
+function statusGauge(registry: Registry, name: string, help: string, read: (status: IdentityStatus) => number | undefined): void {
+  once(registry, name, () => {
+    const gauge: Gauge = new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        const newest = liveStatuses.get(registry)?.at(-1);
+        const value = newest && read(newest);
+        if (value !== undefined) gauge.set(value);
+      },
+    });
+    return gauge;
+  });
 }
 
 /**
@@ -29,36 +50,37 @@ function once<T>(registry: Registry, name: string, create: () => T): T {
  * `@willsoto/nestjs-prometheus` serves at /metrics. Gauges read IdentityStatus at scrape time.
  */
 @Injectable()
-export class IdentityMetrics {
+export class IdentityMetrics implements OnModuleDestroy {
   private readonly metadataFetches: Counter<'status'>;
   private readonly metadataDuration: Histogram;
-  private readonly jwksRefreshes: Counter<'trigger'>;
+  private readonly jwksRefreshes: Counter<'trigger' | 'status'>;
   private readonly exchangeFailures: Counter;
   private readonly verifications: Counter<'result' | 'reason'>;
   private readonly verificationDuration: Histogram<'result'>;
   private readonly cacheHits: Counter;
   private readonly cacheMisses: Counter;
 
-  constructor(status: IdentityStatus, registry: Registry = register) {
+  constructor(
+    private readonly status: IdentityStatus,
+    private readonly registry: Registry = register,
+  ) {
     const registers = [registry];
     this.metadataFetches = once(registry, 'identity_metadata_fetch_total', () => new Counter({ name: 'identity_metadata_fetch_total', help: 'Identity metadata fetches by outcome', labelNames: ['status'], registers }));
     this.metadataDuration = once(registry, 'identity_metadata_fetch_duration_ms', () => new Histogram({ name: 'identity_metadata_fetch_duration_ms', help: 'Identity metadata fetch duration in milliseconds', buckets: [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000], registers }));
-    this.jwksRefreshes = once(registry, 'identity_jwks_refresh_total', () => new Counter({ name: 'identity_jwks_refresh_total', help: 'JWKS fetches by trigger', labelNames: ['trigger'], registers }));
+    this.jwksRefreshes = once(registry, 'identity_jwks_refresh_total', () => new Counter({ name: 'identity_jwks_refresh_total', help: 'JWKS fetches by trigger and outcome', labelNames: ['trigger', 'status'], registers }));
     this.exchangeFailures = once(registry, 'identity_token_exchange_failures_total', () => new Counter({ name: 'identity_token_exchange_failures_total', help: 'Failed client_credentials token requests', registers }));
     this.verifications = once(registry, 'identity_token_verifications_total', () => new Counter({ name: 'identity_token_verifications_total', help: 'Bearer token verifications by result and reason', labelNames: ['result', 'reason'], registers }));
     this.verificationDuration = once(registry, 'identity_token_verification_duration_seconds', () => new Histogram({ name: 'identity_token_verification_duration_seconds', help: 'Time to verify a bearer token (cache misses)', labelNames: ['result'], buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1], registers }));
     this.cacheHits = once(registry, 'identity_verified_token_cache_hits_total', () => new Counter({ name: 'identity_verified_token_cache_hits_total', help: 'Verified-token cache hits', registers }));
     this.cacheMisses = once(registry, 'identity_verified_token_cache_misses_total', () => new Counter({ name: 'identity_verified_token_cache_misses_total', help: 'Verified-token cache misses', registers }));
-    // Gauges are read at scrape time from the status of the most recently booted module.
-    const age = once(registry, 'identity_metadata_age_seconds', () => new Gauge({ name: 'identity_metadata_age_seconds', help: 'Age of the Identity metadata copy in use', registers }));
-    const state = once(registry, 'identity_status', () => new Gauge({ name: 'identity_status', help: 'Identity integration status: 0 down, 1 degraded, 2 up', registers }));
-    (age as unknown as { collect: () => void }).collect = function (this: Gauge) {
-      const value = status.metadataAgeSeconds();
-      if (value !== undefined) this.set(value);
-    };
-    (state as unknown as { collect: () => void }).collect = function (this: Gauge) {
-      this.set(status.stateValue());
-    };
+    // Gauges are read at scrape time from the status of the most recently booted live module.
+    statusGauge(registry, 'identity_metadata_age_seconds', 'Age of the Identity metadata copy in use, in seconds', (s) => s.metadataAgeSeconds());
+    statusGauge(registry, 'identity_status', 'Identity integration status: 0 down, 1 degraded, 2 up', (s) => s.stateValue());
+    liveStatuses.set(registry, [...(liveStatuses.get(registry) ?? []), status]);
+  }
+
+  onModuleDestroy(): void {
+    liveStatuses.set(this.registry, (liveStatuses.get(this.registry) ?? []).filter((s) => s !== this.status));
   }
 
   metadataFetch(outcome: 'success' | 'error', durationMs: number): void {
@@ -66,8 +88,8 @@ export class IdentityMetrics {
     this.metadataDuration.observe(durationMs);
   }
 
-  jwksRefresh(trigger: JwksRefreshTrigger): void {
-    this.jwksRefreshes.inc({ trigger });
+  jwksRefresh(trigger: JwksRefreshTrigger, outcome: FetchOutcome): void {
+    this.jwksRefreshes.inc({ trigger, status: outcome });
   }
 
   tokenExchangeFailure(): void {
@@ -83,7 +105,74 @@ export class IdentityMetrics {
     this.cacheHits.inc();
   }
 
+  /** Per-request increments, kept as plain numbers until a scrape (see pendingIncrements). */
+  private hitsPending?: PendingIncrements;
+  private acceptedFromCachePending?: PendingIncrements;
+  private acceptedVerifiedPending?: PendingIncrements;
+
+  /** A cache hit: cacheHit() plus verification('accepted', 'cache'), without prom-client's per-call label work. */
+  acceptedFromCache(): void {
+    (this.hitsPending ??= pendingIncrements(this.cacheHits, undefined)).n++;
+    (this.acceptedFromCachePending ??= pendingIncrements(this.verifications, { result: 'accepted', reason: 'cache' })).n++;
+  }
+
+  /** A full verification that succeeded: verification('accepted', 'verified', seconds). */
+  acceptedVerified(seconds: number): void {
+    (this.acceptedVerifiedPending ??= pendingIncrements(this.verifications, { result: 'accepted', reason: 'verified' })).n++;
+    this.verificationDuration.observe({ result: 'accepted' }, seconds);
+  }
+
   cacheMiss(): void {
     this.cacheMisses.inc();
   }
+}
+
+/** Increments of one counter and label set, not yet added to the counter. */
+interface PendingIncrements {
+  n: number;
+}
+
+const PENDING = Symbol('nestjs-identity.pending-increments');
+type CounterWithPending = Counter<string> & {
+  [PENDING]?: Map<string, { labels?: Partial<Record<string, string>>; pending: PendingIncrements }>;
+  collect?: (this: Counter<string>) => unknown;
+};
+
+/**
+ * A counter increment for one fixed label set that costs a number increment: prom-client hashes
+ * and validates the labels on every inc() (children from .labels() too), which is more than a
+ * verified-token cache hit costs. The counts are added to the counter whenever it is read
+ * (collect(): every scrape, every get()), and dropped by reset(); several IdentityMetrics sharing
+ * a registry share the pending counts of a counter.
+ */
+function pendingIncrements(counter: Counter<string>, labels: Partial<Record<string, string>> | undefined): PendingIncrements {
+  const target = counter as CounterWithPending;
+  let all = target[PENDING];
+  if (all === undefined) {
+    const entries = (all = new Map());
+    target[PENDING] = entries;
+    const flush = (): void => {
+      for (const entry of entries.values()) {
+        const n = entry.pending.n;
+        if (n === 0) continue;
+        entry.pending.n = 0;
+        if (entry.labels === undefined) counter.inc(n);
+        else counter.inc(entry.labels, n);
+      }
+    };
+    const collect = target.collect;
+    target.collect = function (this: Counter<string>) {
+      flush();
+      return collect?.call(this);
+    };
+    const reset = counter.reset;
+    counter.reset = function (this: Counter<string>) {
+      for (const entry of entries.values()) entry.pending.n = 0;
+      reset.call(this);
+    };
+  }
+  const key = labels === undefined ? '' : Object.keys(labels).sort().map((name) => `${name}=${labels[name]}`).join(',');
+  let entry = all.get(key);
+  if (entry === undefined) all.set(key, (entry = { labels, pending: { n: 0 } }));
+  return entry.pending;
 }

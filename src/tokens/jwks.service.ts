@@ -1,32 +1,44 @@
-import { Inject, Injectable, Logger, Optional, type OnModuleDestroy } from '@nestjs/common';
+import { Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
 import { JwksClient } from 'jwks-rsa';
 import { IdentityUnavailableError } from '../errors/identity-unavailable.error.js';
 import { InvalidTokenError } from '../errors/invalid-token.error.js';
 import { IdentityStatus } from '../health/identity-status.js';
-import { InjectIdentityOptions } from '../identity.module-definition.js';
+import { InjectIdentityOptions } from '../identity-options.token.js';
 import type { JwtAlgorithm, ResolvedIdentityOptions } from '../identity-options.js';
-import { IDENTITY_CREDENTIAL_STORE, type CredentialStore } from '../client/credential-store.js';
-import { IdentityMetadataService } from '../metadata/identity-metadata.service.js';
+import { backoffDelay, IdentityMetadataService, REFRESH_AT, refreshTimer } from '../metadata/identity-metadata.service.js';
+import { LAST_GOOD_JWKS_KEY, parseLastGoodJwks, serializeLastGoodJwks } from '../metadata/last-good-metadata.js';
 import { safeFetch } from '../metadata/safe-fetch.js';
 import { IdentityMetrics, type JwksRefreshTrigger } from '../metrics/identity.metrics.js';
 import { keyFitsAlgorithm, toVerificationKeys, usableJwks, type VerificationKey } from './jwks-keys.js';
 
-const PERSISTED_JWKS = 'jwks:last-good';
+type Jwk = Record<string, unknown>;
+
+/** Parses JWKs into KeyObjects the way jwks-rsa does (RSA and EC, x5c or n/e, skipping what does not parse). */
+async function verificationKeys(jwksUri: string, load: () => Promise<Jwk[]>): Promise<VerificationKey[]> {
+  const client = new JwksClient({ jwksUri, cache: false, fetcher: async () => ({ keys: await load() }) });
+  return toVerificationKeys(await client.getSigningKeys());
+}
 
 /**
  * The provider's signing keys as parsed KeyObjects by kid. jwks-rsa turns JWKs into keys; our
- * safe fetch brings them (timeouts, byte cap, URL policy). Keys are refetched on schedule, and on
- * an unknown kid at most once per cooldown however many requests carry it.
+ * safe fetch brings them (timeouts, byte cap, URL policy). Keys are refetched in the background
+ * before they expire (cacheTtl, like the metadata), retried with backoff while the provider is
+ * down, served stale for at most maxStale, and refetched on an unknown kid at most once per
+ * cooldown however many requests carry it.
  */
 @Injectable()
 export class JwksService implements OnModuleDestroy {
   private readonly logger = new Logger('IdentityJwks');
   private byKid = new Map<string, VerificationKey>();
   private all: VerificationKey[] = [];
+  /** When the keys in use were fetched (the persisted copy keeps its original time). */
+  private fetchedAt?: Date;
   private lastAttempt = 0;
-  private lastSuccess = 0;
+  private failures = 0;
   private inFlight?: Promise<void>;
   private timer?: NodeJS.Timeout;
+  private warmed = false;
+  private destroyed = false;
   private readonly listeners = new Set<(removedKids: string[]) => void>();
 
   constructor(
@@ -34,11 +46,11 @@ export class JwksService implements OnModuleDestroy {
     private readonly metadata: IdentityMetadataService,
     private readonly status: IdentityStatus,
     private readonly metrics: IdentityMetrics,
-    @Optional() @Inject(IDENTITY_CREDENTIAL_STORE) private readonly store?: CredentialStore,
   ) {
-    // A new jwksUrl (or a forced metadata refresh) means the key set may have changed.
+    // A new jwksUrl means a new key set; metadata coming back after an outage means the keys may come back too.
     metadata.onChange((next, previous) => {
-      if (previous && previous.jwksUrl !== next.jwksUrl) void this.refresh('scheduled').catch(() => undefined);
+      if (!this.warmed) return; // warm() fetches at boot
+      if (previous?.jwksUrl !== next.jwksUrl || this.failures > 0 || this.all.length === 0) void this.refresh('scheduled').catch(() => undefined);
     });
   }
 
@@ -47,15 +59,16 @@ export class JwksService implements OnModuleDestroy {
     try {
       await this.refresh('boot');
     } catch (error) {
-      if (!(await this.restorePersisted())) {
-        if (this.options.require && this.metadata.current()) throw error;
-      }
+      if (!(await this.restorePersisted()) && this.options.require && this.metadata.current()) throw error;
     }
+    this.warmed = true;
     this.schedule();
   }
 
   /** The key for a token header; refetches on an unknown kid at most once per cooldown. */
   getKey(kid: string | undefined, alg: JwtAlgorithm): VerificationKey | Promise<VerificationKey> {
+    // Keys past their serving window (or no keys at all) vouch for nothing: the provider's fault, 503.
+    if (!this.status.canServe()) throw new IdentityUnavailableError();
     const found = this.find(kid, alg);
     if (found) return found;
     if (Date.now() - this.lastAttempt < this.options.jwksCooldownMs && !this.inFlight) {
@@ -88,11 +101,13 @@ export class JwksService implements OnModuleDestroy {
   refresh(trigger: JwksRefreshTrigger): Promise<void> {
     this.inFlight ??= this.fetchKeys(trigger).finally(() => {
       this.inFlight = undefined;
+      this.schedule();
     });
     return this.inFlight;
   }
 
   onModuleDestroy(): void {
+    this.destroyed = true;
     clearTimeout(this.timer);
   }
 
@@ -108,85 +123,81 @@ export class JwksService implements OnModuleDestroy {
 
   private async fetchKeys(trigger: JwksRefreshTrigger): Promise<void> {
     this.lastAttempt = Date.now();
-    this.metrics.jwksRefresh(trigger);
-    let metadata;
+    const fetchedAt = new Date();
+    let jwksUrl: string | undefined;
     try {
-      metadata = this.metadata.get();
-    } catch (error) {
-      this.status.recordJwksFailure('JWKS not fetched: Identity metadata is unavailable');
-      throw error;
-    }
-    const policy = this.metadata.policy();
-    let rawKeys: Record<string, unknown>[] = [];
-    const client = new JwksClient({
-      jwksUri: metadata.jwksUrl,
-      cache: false,
-      fetcher: async (uri: string) => {
-        const response = await safeFetch(uri, {}, policy, 'JWKS');
-        if (response.status !== 200) throw new Error(`JWKS request to ${uri} answered HTTP ${response.status}`);
-        rawKeys = usableJwks(response.json<{ keys?: unknown }>().keys);
-        return { keys: rawKeys };
-      },
-    });
-    try {
-      const keys = toVerificationKeys(await client.getSigningKeys());
+      jwksUrl = this.metadata.get().jwksUrl;
+      const policy = this.metadata.policy();
+      let rawKeys: Jwk[] = [];
+      const keys = await verificationKeys(jwksUrl, async () => {
+        const response = await safeFetch(jwksUrl!, {}, policy, 'JWKS');
+        if (response.status !== 200) throw new Error(`JWKS request to ${jwksUrl} answered HTTP ${response.status}`);
+        return (rawKeys = usableJwks(response.json<{ keys?: unknown }>().keys));
+      });
       if (keys.length === 0) throw new Error('the JWKS has no usable signing keys');
-      this.install(keys);
-      this.status.recordJwksSync(keys.length);
-      await this.persist(rawKeys);
+      this.install(keys, fetchedAt);
+      this.failures = 0;
+      this.metrics.jwksRefresh(trigger, 'success');
+      this.persist(serializeLastGoodJwks({ fetchedAt, jwksUrl, keys: rawKeys }));
     } catch (error) {
-      const reason = `JWKS refresh from ${metadata.jwksUrl} failed: ${safeReason(error)}`;
+      this.failures += 1;
+      this.metrics.jwksRefresh(trigger, 'error');
+      const reason = jwksUrl ? `JWKS refresh from ${jwksUrl} failed: ${safeReason(error)}` : 'JWKS not fetched: Identity metadata is unavailable';
       this.status.recordJwksFailure(reason);
       this.logger.warn(reason);
       throw error;
     }
   }
 
-  private install(keys: VerificationKey[]): void {
+  private install(keys: VerificationKey[], fetchedAt: Date): void {
     const previous = this.byKid;
     this.all = keys;
     this.byKid = new Map(keys.filter((k) => k.kid !== undefined).map((k) => [k.kid!, k]));
-    this.lastSuccess = Date.now();
+    this.fetchedAt = fetchedAt;
+    this.status.recordJwksSync(keys.length, this.metadata.servingWindow(fetchedAt));
     const removed = [...previous.keys()].filter((kid) => !this.byKid.has(kid));
     if (removed.length > 0) for (const listener of this.listeners) listener(removed);
   }
 
+  /** Next refresh: at 80% of the keys' lifetime, or sooner with backoff and jitter while failing. */
   private schedule(): void {
+    if (!this.warmed || this.destroyed) return;
     clearTimeout(this.timer);
-    const ttlSeconds = this.options.cacheTtl ?? this.metadata.current()?.cacheTtl ?? 3600;
-    const sinceSuccess = this.lastSuccess ? Date.now() - this.lastSuccess : Infinity;
-    // Refresh a little before the copy expires; retry sooner while failing.
-    const delay = sinceSuccess === Infinity ? Math.min(30_000, ttlSeconds * 1000) : Math.max(1000, ttlSeconds * 800 - sinceSuccess);
-    this.timer = setTimeout(() => {
-      this.refresh('scheduled')
-        .catch(() => undefined)
-        .finally(() => this.schedule());
-    }, delay);
-    this.timer.unref();
+    const ttlMs = this.metadata.cacheTtlSeconds() * 1000;
+    const delay =
+      this.failures > 0 || !this.fetchedAt ? backoffDelay(this.failures, ttlMs) : this.fetchedAt.getTime() + ttlMs * REFRESH_AT - Date.now();
+    this.timer = refreshTimer(() => void this.refresh('scheduled').catch(() => undefined), delay);
   }
 
-  private async persist(keys: Record<string, unknown>[]): Promise<void> {
-    if (!this.store) return;
-    try {
-      await this.store.set(PERSISTED_JWKS, JSON.stringify({ fetchedAt: new Date().toISOString(), keys }));
-    } catch (error) {
+  /** Best effort: a store failure never fails the refresh. */
+  private persist(serialized: string): void {
+    this.metadata.lastGoodStore?.set(LAST_GOOD_JWKS_KEY, serialized).catch((error: unknown) => {
       this.logger.warn(`Could not persist the JWKS: ${safeReason(error)}`);
-    }
+    });
   }
 
+  /** Serves the persisted key set after a failed boot fetch: same jwksUrl as the metadata in use, within the same maxStale bound. */
   private async restorePersisted(): Promise<boolean> {
-    if (!this.store || this.options.requireFreshMetadata) return false;
+    const store = this.metadata.lastGoodStore;
+    const metadata = this.metadata.current();
+    if (!store || !metadata || this.options.requireFreshMetadata) return false;
     try {
-      const stored = await this.store.get(PERSISTED_JWKS);
-      if (!stored) return false;
-      const { keys } = JSON.parse(stored) as { keys: unknown };
-      const client = new JwksClient({ jwksUri: 'persisted:', cache: false, fetcher: async () => ({ keys: usableJwks(keys) }) });
-      const parsed = toVerificationKeys(await client.getSigningKeys());
-      if (parsed.length === 0) return false;
-      this.install(parsed);
-      this.logger.warn('Serving the last persisted JWKS while the Identity provider is unreachable');
+      const text = await store.get(LAST_GOOD_JWKS_KEY);
+      if (!text) return false;
+      const persisted = parseLastGoodJwks(text);
+      if (persisted.jwksUrl !== metadata.jwksUrl) return false;
+      if (Date.now() > this.metadata.servingWindow(persisted.fetchedAt).servesUntil.getTime()) {
+        this.logger.warn('Persisted JWKS is older than maxStale allows; not serving it');
+        return false;
+      }
+      const keys = await verificationKeys(persisted.jwksUrl, async () => usableJwks(persisted.keys));
+      if (keys.length === 0) return false;
+      this.install(keys, persisted.fetchedAt);
+      this.status.recordJwksFailure(`JWKS: serving the persisted copy from ${persisted.fetchedAt.toISOString()} while the provider is unreachable`);
+      this.logger.warn(`Serving the persisted JWKS from ${persisted.fetchedAt.toISOString()} while the Identity provider is unreachable`);
       return true;
-    } catch {
+    } catch (error) {
+      this.logger.warn(`Persisted JWKS unusable (${safeReason(error)})`);
       return false;
     }
   }
