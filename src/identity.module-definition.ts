@@ -1,6 +1,8 @@
 import { ConfigurableModuleBuilder, type DynamicModule } from '@nestjs/common';
 import { PrometheusModule } from '@willsoto/nestjs-prometheus';
+import { ServiceAccountsController } from './admin/service-accounts.controller.js';
 import { IdentityHealthController } from './health/identity-health.controller.js';
+import { IdentityMetricsController } from './metrics/identity-metrics.controller.js';
 import type { IdentityModuleOptions } from './identity-options.js';
 
 /**
@@ -31,8 +33,8 @@ function addRoutes(definition: DynamicModule, extras: Extras & Partial<IdentityM
   return {
     ...definition,
     global: extras.isGlobal,
-    imports: [...(definition.imports ?? []), ...(routes.metrics ? [PrometheusModule.register({ defaultMetrics: { enabled: false } })] : [])],
-    controllers: [...(routes.health ? [IdentityHealthController] : [])],
+    imports: [...(definition.imports ?? []), ...(routes.metrics ? [PrometheusModule.register({ defaultMetrics: { enabled: false }, controller: IdentityMetricsController })] : [])],
+    controllers: [...(routes.health ? [IdentityHealthController] : []), ...(routes.admin ? [ServiceAccountsController] : [])],
   };
 }
 

@@ -16,6 +16,16 @@ import { IdentityMetrics } from './metrics/identity.metrics.js';
 import { IdentityStrategy } from './tokens/identity.strategy.js';
 import { JwksService } from './tokens/jwks.service.js';
 import { TokenAuthenticator } from './tokens/token-authenticator.service.js';
+import { IDENTITY_SERVICE_ACCOUNT_PROVIDER } from './admin/service-account-provider.js';
+import { Rfc7592ServiceAccountProvider } from './admin/rfc7592-service-account.provider.js';
+import { ServiceAccountsAdminGuard } from './admin/service-accounts-admin.guard.js';
+import { ServiceAccountsService } from './admin/service-accounts.service.js';
+import { auditSinkProvider, IdentityAudit } from './audit/identity-audit.service.js';
+import { ClientCredentialsService } from './client/client-credentials.service.js';
+import { ClientProvisioningService } from './client/client-provisioning.service.js';
+import { credentialStoreProvider } from './client/credential-store.factory.js';
+import { IDENTITY_CREDENTIAL_STORE } from './client/credential-store.js';
+import { IDENTITY_SECRET_BOX, secretBoxProvider } from './client/secret-box.provider.js';
 
 const providers: Provider[] = [
   {
@@ -30,11 +40,24 @@ const providers: Provider[] = [
     useFactory: (options: ResolvedIdentityOptions, status: IdentityStatus) => new IdentityMetrics(status, options.metrics ? register : new Registry()),
     inject: [IDENTITY_OPTIONS, IdentityStatus],
   },
+  credentialStoreProvider,
+  secretBoxProvider,
+  auditSinkProvider,
+  IdentityAudit,
   IdentityMetadataService,
   JwksService,
   IdentityStrategy,
   TokenAuthenticator,
   IdentityGuard,
+  {
+    provide: IDENTITY_SERVICE_ACCOUNT_PROVIDER,
+    useFactory: (options: ResolvedIdentityOptions, metadata: IdentityMetadataService) => options.serviceAccountProvider ?? new Rfc7592ServiceAccountProvider(metadata, options),
+    inject: [IDENTITY_OPTIONS, IdentityMetadataService],
+  },
+  ClientCredentialsService,
+  ClientProvisioningService,
+  ServiceAccountsService,
+  ServiceAccountsAdminGuard,
   IdentityBootstrap,
   IdentityHealthIndicator,
   { provide: APP_GUARD, useClass: IdentityAppGuard },
@@ -48,6 +71,23 @@ const providers: Provider[] = [
 @Module({
   imports: [TerminusModule],
   providers,
-  exports: [IDENTITY_OPTIONS, IdentityStatus, IdentityMetrics, IdentityMetadataService, JwksService, IdentityStrategy, TokenAuthenticator, IdentityGuard, IdentityHealthIndicator],
+  exports: [
+    IDENTITY_OPTIONS,
+    IdentityStatus,
+    IdentityMetrics,
+    IdentityMetadataService,
+    JwksService,
+    IdentityStrategy,
+    TokenAuthenticator,
+    IdentityGuard,
+    IdentityHealthIndicator,
+    IDENTITY_CREDENTIAL_STORE,
+    IDENTITY_SECRET_BOX,
+    IDENTITY_SERVICE_ACCOUNT_PROVIDER,
+    IdentityAudit,
+    ClientCredentialsService,
+    ClientProvisioningService,
+    ServiceAccountsService,
+  ],
 })
 export class IdentityModule extends IdentityConfigurableModule {}

@@ -45,9 +45,21 @@ export { IdentityStatus, type IdentityHealthState, type IdentityStatusSnapshot }
 export { IdentityHealthIndicator } from './health/identity.health.js';
 export { IdentityMetrics, IDENTITY_METRIC_NAMES } from './metrics/identity.metrics.js';
 
-// Credentials, service accounts and audit (ports)
+// The API's own client, credentials and the store
+export { ClientCredentialsService, type ClientProbeResult } from './client/client-credentials.service.js';
+export { ClientProvisioningService, type ApiClientSource } from './client/client-provisioning.service.js';
+export { IdentityClientCredentialsError, INVALID_CLIENT_FIX } from './client/client-credentials.error.js';
+export { TokenRequestError, type ClientCredentials, type TokenRequest } from './client/token-request.js';
 export { IDENTITY_CREDENTIAL_STORE, type CredentialStore } from './client/credential-store.js';
-export { IDENTITY_AUDIT_SINK, type AuditEvent, type AuditSink } from './audit/audit-sink.js';
+export { createCredentialStore, DEFAULT_CREDENTIAL_STORE_PATH } from './client/credential-store.factory.js';
+export { FileCredentialStore, CredentialStoreCorruptError } from './client/file-credential-store.js';
+export { RedisCredentialStore, type RedisCredentialStoreOptions } from './client/redis-credential-store.js';
+export { MemoryCredentialStore, CredentialLockTimeoutError } from './client/memory-credential-store.js';
+export { SecretBox, SecretBoxError } from './client/secret-box.js';
+export { IDENTITY_SECRET_BOX } from './client/secret-box.provider.js';
+export { StoredRecordError } from './client/sealed-records.js';
+
+// Service accounts
 export {
   IDENTITY_SERVICE_ACCOUNT_PROVIDER,
   type CreateServiceAccountInput,
@@ -55,3 +67,19 @@ export {
   type ServiceAccountProvider,
   type ServiceAccountRecord,
 } from './admin/service-account-provider.js';
+export { Rfc7592ServiceAccountProvider } from './admin/rfc7592-service-account.provider.js';
+export { ProviderRequestError } from './admin/provider-request.error.js';
+export { ServiceAccountInputError, type ServiceAccountInput } from './admin/service-account-input.js';
+export {
+  ServiceAccountsService,
+  type IssuedServiceAccountView,
+  type ServiceAccountDetails,
+  type ServiceAccountView,
+} from './admin/service-accounts.service.js';
+export { ServiceAccountsController } from './admin/service-accounts.controller.js';
+export { ServiceAccountsAdminGuard } from './admin/service-accounts-admin.guard.js';
+
+// Audit
+export { IDENTITY_AUDIT_SINK, type AuditEvent, type AuditSink } from './audit/audit-sink.js';
+export { JsonLinesAuditSink } from './audit/json-lines-audit-sink.js';
+export { IdentityAudit } from './audit/identity-audit.service.js';

@@ -26,10 +26,27 @@ export interface IssuedServiceAccount {
 }
 
 /**
- * The port through which service accounts are managed at the Identity provider. The default
- * implementation speaks RFC 7591 (create) and RFC 7592 (read, rotate, delete). Plug in
- * Keycloak's or Auth0's admin API by implementing it. An operation the provider cannot do must
- * throw NotSupportedByProviderError, never succeed silently.
+ * The port through which service accounts (and the API's own auto-provisioned client) are
+ * managed at the Identity provider. The default, `Rfc7592ServiceAccountProvider`, speaks RFC 7591
+ * (create) and RFC 7592 (read, rotate, delete).
+ *
+ * Plug in another provider's admin API by implementing it and passing it as
+ * `serviceAccountProvider`:
+ * - Keycloak: create = `POST /admin/realms/{realm}/clients` (`serviceAccountsEnabled: true`,
+ *   `publicClient: false`), rotate = `POST .../clients/{id}/client-secret`, get/delete =
+ *   `GET`/`DELETE .../clients/{id}`, with an admin token from the `master` realm.
+ * - Auth0: create = `POST /api/v2/clients` (`app_type: "non_interactive"`) plus a client grant
+ *   for the audience, rotate = `POST /api/v2/clients/{id}/rotate-secret`, get/delete =
+ *   `GET`/`DELETE /api/v2/clients/{id}`, with a Management API token.
+ *
+ * Rules for implementations:
+ * - An operation the provider cannot do throws NotSupportedByProviderError (501), never a silent success.
+ * - `rotate` must make the old secret stop working and return the new one; the record it returns
+ *   replaces the stored one (so a rotated registration access token is kept).
+ * - `get` answers undefined when the account no longer exists at the provider.
+ * - `delete` of an account already gone at the provider succeeds.
+ * - Client ids must be 1-128 characters of `A-Z a-z 0-9 . _ ~ -` (they become store keys).
+ * - Other failures throw an HttpException (e.g. 502) with a safe message: never a secret or token.
  */
 export interface ServiceAccountProvider {
   create(input: CreateServiceAccountInput): Promise<IssuedServiceAccount>;

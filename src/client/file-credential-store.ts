@@ -160,8 +160,11 @@ export class FileCredentialStore implements CredentialStore {
   async #removeOrphanedTempFiles(): Promise<void> {
     const dir = dirname(this.path);
     const prefix = `.${basename(this.path)}.`;
+    // A lock-owner temp (tryCreateLock) orphaned by a kill; a live one swept here only makes its creator retry.
+    const lockTemp = `${basename(this.path)}.`;
     for (const name of await readdir(dir)) {
-      if (name.startsWith(prefix) && name.endsWith('.tmp')) await unlink(join(dir, name)).catch(() => undefined);
+      const orphan = name.startsWith(prefix) || (name.startsWith(lockTemp) && name.includes('.lock.'));
+      if (orphan && name.endsWith('.tmp')) await unlink(join(dir, name)).catch(() => undefined);
     }
   }
 
@@ -245,7 +248,8 @@ async function tryCreateLock(lockPath: string, ttlMs: number): Promise<string | 
     await link(temp, lockPath);
     return token;
   } catch (error) {
-    if (errorCode(error) === 'EEXIST') return undefined;
+    // ENOENT: a writer's orphan sweep took our temp file; like EEXIST, try again.
+    if (errorCode(error) === 'EEXIST' || errorCode(error) === 'ENOENT') return undefined;
     throw error;
   } finally {
     await unlink(temp).catch(() => undefined);

@@ -1,0 +1,20 @@
+import { BadGatewayException } from '@nestjs/common';
+
+/**
+ * The Identity provider refused or failed a management request (RFC 7591/7592). 502: the
+ * caller's request was fine, the upstream answer was not. Carries the provider's error code and
+ * a bounded, printable copy of its description; never a secret or token.
+ */
+export class ProviderRequestError extends BadGatewayException {
+  constructor(readonly operation: string, reason: string) {
+    super({ statusCode: 502, error: 'identity_provider_error', message: `${operation} failed at the Identity provider: ${reason}` });
+  }
+}
+
+/** The `error` and `error_description` of an OAuth error body, made safe to repeat. */
+export function describeOAuthError(status: number, body: Record<string, unknown> | undefined): string {
+  const code = typeof body?.error === 'string' && /^[a-z_]{1,64}$/.test(body.error) ? ` (${body.error})` : '';
+  const raw = typeof body?.error_description === 'string' ? body.error_description : '';
+  const text = raw.replace(/[^\x20-\x7E]/g, '').slice(0, 200);
+  return `HTTP ${status}${code}${text ? `: ${text}` : ''}`;
+}

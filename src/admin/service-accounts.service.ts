@@ -1,0 +1,179 @@
+import { ConflictException, HttpException, Inject, Injectable, InternalServerErrorException, NotFoundException, Optional, ServiceUnavailableException } from '@nestjs/common';
+import { IdentityAudit } from '../audit/identity-audit.service.js';
+import { safeDetail } from '../audit/safe-detail.js';
+import { IDENTITY_CREDENTIAL_STORE, type CredentialStore } from '../client/credential-store.js';
+import { CredentialStoreCorruptError } from '../client/file-credential-store.js';
+import { CredentialLockTimeoutError } from '../client/memory-credential-store.js';
+import { SecretBoxError, type SecretBox } from '../client/secret-box.js';
+import { IDENTITY_SECRET_BOX, requireSecretBox } from '../client/secret-box.provider.js';
+import { StoredRecordError } from '../client/sealed-records.js';
+import { IdentityConfigurationError } from '../errors/identity-configuration.error.js';
+import { IdentityMetadataService } from '../metadata/identity-metadata.service.js';
+import { TokenAuthenticator } from '../tokens/token-authenticator.service.js';
+import { assertEmptyBody, isClientId, parseServiceAccountInput, parseServiceAccountRef } from './service-account-input.js';
+import { IDENTITY_SERVICE_ACCOUNT_PROVIDER, type ServiceAccountProvider, type ServiceAccountRecord } from './service-account-provider.js';
+import { ServiceAccountRecords } from './service-account-records.js';
+
+/** A managed service account as callers see it: no registration handle or token. */
+export type ServiceAccountView = Omit<ServiceAccountRecord, 'registrationClientUri' | 'registrationAccessToken'>;
+
+/** Create and rotate answers: the secret, shown this once and never stored. */
+export interface IssuedServiceAccountView extends ServiceAccountView {
+  clientSecret: string;
+}
+
+export interface ServiceAccountDetails extends ServiceAccountView {
+  /** What the provider says: `present`, `missing` (deleted there), or `unknown` (it cannot tell: no RFC 7592). */
+  atProvider: 'present' | 'missing' | 'unknown';
+}
+
+const LOCK = { ttlMs: 60_000, waitMs: 30_000 };
+const CREATE_LOCK = 'service-accounts:create';
+
+/** Errors whose message is ours and safe, surfaced as 500 with that message (server-side setup, not the caller's input). */
+const SETUP_ERRORS = [IdentityConfigurationError, StoredRecordError, SecretBoxError, CredentialStoreCorruptError];
+
+function view(record: ServiceAccountRecord): ServiceAccountView {
+  const { clientId, name, scopes, audience, createdAt, rotatedAt, tokenEndpointAuthMethod } = record;
+  return { clientId, name, scopes, audience, createdAt, rotatedAt, tokenEndpointAuthMethod };
+}
+
+/**
+ * Service accounts this API manages: the one code path behind the admin routes and the CLI.
+ * Locks per account (rotations of one account run one at a time, across replicas sharing the
+ * store), records every create/rotate/delete in the audit log, and drops cached verifications of
+ * an account after its secret changes or it is deleted.
+ */
+@Injectable()
+export class ServiceAccountsService {
+  constructor(
+    private readonly metadata: IdentityMetadataService,
+    private readonly audit: IdentityAudit,
+    private readonly authenticator: TokenAuthenticator,
+    @Inject(IDENTITY_SERVICE_ACCOUNT_PROVIDER) private readonly provider: ServiceAccountProvider,
+    @Optional() @Inject(IDENTITY_CREDENTIAL_STORE) private readonly store?: CredentialStore,
+    @Optional() @Inject(IDENTITY_SECRET_BOX) private readonly box?: SecretBox,
+  ) {}
+
+  /** Registers an account at the provider; the answer holds its secret, once. 400/409/501/502 on failure. */
+  create(body: unknown, actor: string): Promise<IssuedServiceAccountView> {
+    return this.audited('service-account.create', actor, undefined, async () => {
+      const input = parseServiceAccountInput(body, this.metadata.current()?.supportedScopes);
+      const records = this.records();
+      return this.locked(CREATE_LOCK, async () => {
+        if ((await records.list()).some((record) => record.name === input.name)) {
+          throw new ConflictException(`a service account named "${input.name}" already exists; rotate it, or pick another name`);
+        }
+        const issued = await this.provider.create(input);
+        if (!isClientId(issued.record.clientId)) throw new InternalServerErrorException('the service-account provider returned a client id that cannot be stored safely');
+        await records.write(issued.record);
+        return { ...view(issued.record), clientSecret: issued.clientSecret };
+      });
+    });
+  }
+
+  /** A new secret for the account (id or name); the old one stops working. An HTTP body, if any, must be empty. */
+  rotate(ref: string, actor: string, body?: unknown): Promise<IssuedServiceAccountView> {
+    return this.audited('service-account.rotate', actor, ref, async () => {
+      assertEmptyBody(body);
+      const records = this.records();
+      const clientId = (await this.find(ref)).clientId;
+      return this.locked(`service-account:${clientId}`, async () => {
+        // Re-read under the lock: a rotation that held it before us changed the registration access token.
+        const record = (await records.read(clientId)) ?? this.notFound(clientId);
+        const issued = await this.provider.rotate(record);
+        await records.write({ ...issued.record, clientId });
+        this.authenticator.forgetClient(clientId);
+        return { ...view(issued.record), clientId, clientSecret: issued.clientSecret };
+      });
+    });
+  }
+
+  /** The stored record plus whether the provider still has the account. */
+  async get(ref: string): Promise<ServiceAccountDetails> {
+    return this.translate(async () => {
+      const record = await this.find(ref);
+      let atProvider: ServiceAccountDetails['atProvider'];
+      try {
+        atProvider = (await this.provider.get(record)) ? 'present' : 'missing';
+      } catch (error) {
+        if (!(error instanceof HttpException) || error.getStatus() !== 501) throw error;
+        atProvider = 'unknown';
+      }
+      return { ...view(record), atProvider };
+    });
+  }
+
+  list(): Promise<ServiceAccountView[]> {
+    return this.translate(async () => {
+      const records = await this.records().list();
+      return records.map(view).sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.name.localeCompare(b.name));
+    });
+  }
+
+  /** Deletes the account at the provider, then its record. 501 (record kept) when the provider cannot. */
+  delete(ref: string, actor: string): Promise<void> {
+    return this.audited('service-account.delete', actor, ref, async () => {
+      const records = this.records();
+      const clientId = (await this.find(ref)).clientId;
+      await this.locked(`service-account:${clientId}`, async () => {
+        const record = (await records.read(clientId)) ?? this.notFound(clientId);
+        await this.provider.delete(record);
+        await records.delete(clientId);
+        this.authenticator.forgetClient(clientId);
+      });
+    });
+  }
+
+  /** By client id, else by (unique) name: `rotate --client-id orders-worker` works either way. */
+  private async find(ref: string): Promise<ServiceAccountRecord> {
+    const checked = parseServiceAccountRef(ref);
+    const records = this.records();
+    const byId = isClientId(checked) ? await records.read(checked) : undefined;
+    if (byId) return byId;
+    return (await records.list()).find((record) => record.name === checked) ?? this.notFound(checked);
+  }
+
+  private notFound(ref: string): never {
+    throw new NotFoundException(`no service account "${ref}" is managed by this API`);
+  }
+
+  private records(): ServiceAccountRecords {
+    if (!this.store) throw new IdentityConfigurationError('store', 'is required to manage service accounts (e.g. { type: "file", path: ".identity/credentials.json" })');
+    return new ServiceAccountRecords(this.store, requireSecretBox(this.box, 'to manage service accounts'));
+  }
+
+  private async locked<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await this.store!.withLock(name, fn, LOCK);
+    } catch (error) {
+      if (error instanceof CredentialLockTimeoutError) throw new ServiceUnavailableException(`another operation on ${name} is still running; try again shortly`);
+      throw error;
+    }
+  }
+
+  /** Runs an operation and records its outcome. The target is named only once it passed validation. */
+  private async audited<T extends { clientId: string } | void>(action: string, actor: string, ref: string | undefined, run: () => Promise<T>): Promise<T> {
+    const target = (): string | undefined => (ref !== undefined && isClientId(ref) ? ref : undefined);
+    try {
+      const result = await this.translate(run);
+      await this.audit.record({ action, actor, outcome: 'success', target: result?.clientId ?? target() });
+      return result;
+    } catch (error) {
+      await this.audit.record({ action, actor, outcome: 'failure', target: target(), detail: safeDetail(error) });
+      throw error;
+    }
+  }
+
+  /** Setup errors become 500s that say what to fix; HttpExceptions pass as they are. */
+  private async translate<T>(run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (error) {
+      if (SETUP_ERRORS.some((type) => error instanceof type)) {
+        throw new InternalServerErrorException({ statusCode: 500, error: 'identity_setup_error', message: (error as Error).message }, { cause: error });
+      }
+      throw error;
+    }
+  }
+}

@@ -1,0 +1,188 @@
+import { HttpException, type INestApplicationContext } from '@nestjs/common';
+import { Command, CommanderError, Option } from 'commander';
+import { ServiceAccountsService } from '../admin/service-accounts.service.js';
+import { safeDetail } from '../audit/safe-detail.js';
+import { ClientProvisioningService } from '../client/client-provisioning.service.js';
+import { IdentityConfigurationError } from '../errors/identity-configuration.error.js';
+import { cliActor, cliModuleOptions, CliUsageError, ENVIRONMENT, splitScopes, type Env, type GlobalFlags } from './cli-config.js';
+import { MetadataUnavailableCliError, requireMetadata, withIdentity } from './cli-context.js';
+import { detailsText, doctorText, issuedText, listText, type Output } from './cli-output.js';
+import { runDoctor } from './doctor.js';
+
+export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+
+const EXAMPLES = `
+Examples:
+  $ export IDENTITY_URL=https://auth.example.com IDENTITY_ENCRYPTION_KEY=$(openssl rand -base64 32)
+  $ nestjs-identity service-account create --name orders-worker --scopes orders:read --audience https://api.example.com
+  $ nestjs-identity service-account rotate --client-id orders-worker
+  $ nestjs-identity service-account list --json
+  $ nestjs-identity service-account delete --client-id orders-worker
+  $ nestjs-identity client provision --scopes orders:read
+  $ nestjs-identity doctor
+
+Environment:
+${ENVIRONMENT.map(([name, text]) => `  ${name.padEnd(36)} ${text}`).join('\n')}
+
+Exit codes: 0 ok, 1 the operation failed (or doctor found a problem), 2 usage or configuration error.
+Secrets are printed once, on stdout; they never reach the audit log. Logs go to stderr.`;
+
+/** Maps a failure to its exit code: the caller's mistake (2) or the operation's (1). */
+function exitCodeOf(error: unknown): number {
+  if (error instanceof CliUsageError || error instanceof IdentityConfigurationError) return EXIT.usage;
+  if (error instanceof HttpException) {
+    if (error.getStatus() === 400 || error.cause instanceof IdentityConfigurationError) return EXIT.usage;
+  }
+  return EXIT.failed;
+}
+
+/** Option names in configuration errors, and where the CLI takes them from. */
+const CLI_SOURCES: Record<string, string> = {
+  url: '--url / IDENTITY_URL',
+  issuer: '--issuer / IDENTITY_ISSUER',
+  audience: '--api-audience / IDENTITY_AUDIENCE',
+  encryptionKey: 'IDENTITY_ENCRYPTION_KEY',
+  store: '--store / IDENTITY_STORE',
+  'client.redirectUri': '--redirect-uri / IDENTITY_REDIRECT_URI',
+  'client.clientId': 'IDENTITY_CLIENT_ID',
+  'client.tokenEndpointAuthMethod': 'IDENTITY_TOKEN_ENDPOINT_AUTH_METHOD',
+};
+
+function errorText(error: unknown): string {
+  if (error instanceof CliUsageError || error instanceof MetadataUnavailableCliError) return error.message;
+  const config = error instanceof IdentityConfigurationError ? error : error instanceof HttpException && error.cause instanceof IdentityConfigurationError ? error.cause : undefined;
+  const text = (config?.message ?? safeDetail(error)).replace(/^\d{3}: /, '').replace(/^nestjs-identity: /, '');
+  const source = config && CLI_SOURCES[config.option];
+  return source ? `${text} (set it with ${source})` : text;
+}
+
+/**
+ * Runs the `nestjs-identity` command line and resolves with the exit code. Output goes through
+ * `io`, so the same function serves the binary and tests.
+ */
+export async function runCli(argv: string[], env: Env, io: Output): Promise<number> {
+  let code: number = EXIT.ok;
+  const program = new Command('nestjs-identity');
+  const flags = (): GlobalFlags => program.opts<GlobalFlags>();
+  const print = (value: unknown, text: () => string): void => io.out(flags().json ? JSON.stringify(value, null, 2) : text());
+  /** Boots the module with the global flags, checks the provider is there, runs the command. */
+  const run = async (fn: (app: INestApplicationContext) => Promise<void>): Promise<void> => {
+    const options = cliModuleOptions(flags(), env);
+    await withIdentity(options, flags().verbose === true, async (app) => {
+      await requireMetadata(app);
+      await fn(app);
+    });
+  };
+
+  program
+    .description("Manage a NestJS API's Identity client and service accounts (nestjs-identity).")
+    .option('--url <url>', 'Identity base URL (env IDENTITY_URL)')
+    .option('--issuer <issuer>', 'expected issuer, when it differs from --url (env IDENTITY_ISSUER)')
+    .option('--api-audience <audience>', "the API's own audience (env IDENTITY_AUDIENCE)")
+    .option('--store <path-or-url>', 'credential store: file path or redis:// URL (env IDENTITY_STORE)')
+    .option('--redirect-uri <uri>', 'redirect URI sent with registrations (env IDENTITY_REDIRECT_URI)')
+    .option('--audit-file <path>', 'audit log file (env IDENTITY_AUDIT_FILE)')
+    .option('--allow-insecure-http', 'allow http:// outside loopback, development only (env IDENTITY_ALLOW_INSECURE_HTTP)')
+    .option('--actor <name>', 'who to name in audit events (env IDENTITY_ACTOR)')
+    .option('--json', 'machine-readable output on stdout')
+    .option('--verbose', 'Nest logs on stderr')
+    .addHelpText('after', EXAMPLES)
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride()
+    .configureOutput({ writeOut: (text) => io.out(text.trimEnd()), writeErr: (text) => io.err(text.trimEnd()) });
+
+  const accounts = program.command('service-account').description('create, rotate, list, show and delete service accounts (client_credentials clients)');
+  accounts
+    .command('create')
+    .description('register a service account; prints its secret once')
+    .requiredOption('--name <name>', 'unique name, e.g. orders-worker')
+    .addOption(new Option('--scopes <scopes...>', 'scopes it may request (space or comma separated)').makeOptionMandatory())
+    .option('--audience <uri>', 'audience of its tokens, e.g. https://api.example.com')
+    .action((options: { name: string; scopes: string[]; audience?: string }) =>
+      run(async (app) => {
+        const body = { name: options.name, scopes: splitScopes(options.scopes), ...(options.audience ? { audience: options.audience } : {}) };
+        const issued = await app.get(ServiceAccountsService).create(body, cliActor(flags(), env));
+        print(issued, () => issuedText('Created', issued));
+      }),
+    );
+  /** The commands that act on one account, named by `--client-id` (id or name). */
+  const onAccount = (name: string, description: string, fn: (accounts: ServiceAccountsService, clientId: string) => Promise<void>): void => {
+    accounts
+      .command(name)
+      .description(description)
+      .requiredOption('--client-id <id>', 'client id or name of the account')
+      .action((options: { clientId: string }) => run((app) => fn(app.get(ServiceAccountsService), options.clientId)));
+  };
+  onAccount('rotate', 'issue a new secret (the old one stops working); prints it once', async (service, clientId) => {
+    const issued = await service.rotate(clientId, cliActor(flags(), env));
+    print(issued, () => issuedText('Rotated', issued));
+  });
+  onAccount('get', 'show one service account and whether the provider still has it', async (service, clientId) => {
+    const details = await service.get(clientId);
+    print(details, () => detailsText(details));
+  });
+  onAccount('delete', 'delete a service account at the provider and forget it', async (service, clientId) => {
+    await service.delete(clientId, cliActor(flags(), env));
+    print({ deleted: clientId }, () => `Deleted service account "${clientId}".`);
+  });
+  accounts
+    .command('list')
+    .description('list the service accounts this API manages')
+    .action(() =>
+      run(async (app) => {
+        const list = await app.get(ServiceAccountsService).list();
+        print(list, () => listText(list));
+      }),
+    );
+
+  const client = program.command('client').description("the API's own confidential client");
+  client
+    .command('provision')
+    .description('register the API client (RFC 7591) unless one is stored; --replace registers a new one')
+    .option('--name <name>', 'client name')
+    .option('--scopes <scopes...>', 'scopes it may request')
+    .option('--audience <uri>', 'audience of its tokens')
+    .option('--replace', 'register a new client even if one is stored')
+    .action((options: { name?: string; scopes?: string[]; audience?: string; replace?: boolean }) =>
+      run(async (app) => {
+        const scopes = splitScopes(options.scopes);
+        const spec = { name: options.name, scopes: scopes.length ? scopes : undefined, audience: options.audience };
+        const { client: stored, created } = await app.get(ClientProvisioningService).provision(spec, { replace: options.replace === true, actor: cliActor(flags(), env) });
+        const result = { clientId: stored.clientId, created, tokenEndpointAuthMethod: stored.tokenEndpointAuthMethod };
+        print(result, () => `${created ? 'Registered' : 'Already provisioned:'} client "${stored.clientId}" (${stored.tokenEndpointAuthMethod}); its secret is sealed in the credential store.`);
+      }),
+    );
+  client
+    .command('rotate')
+    .description("rotate the stored API client's secret (RFC 7592); replicas pick it up from the store")
+    .action(() =>
+      run(async (app) => {
+        const rotated = await app.get(ClientProvisioningService).rotate(cliActor(flags(), env));
+        print({ clientId: rotated.clientId, rotatedAt: rotated.rotatedAt }, () => `Rotated the secret of client "${rotated.clientId}"; the new one is sealed in the credential store.`);
+      }),
+    );
+
+  program
+    .command('doctor')
+    .description('check metadata, keys, the API client and the store; explain what is wrong')
+    .action(async () => {
+      const checks = await runDoctor(cliModuleOptions(flags(), env), flags().verbose === true);
+      const ok = checks.every((check) => check.status !== 'fail');
+      print({ ok, checks }, () => doctorText(checks));
+      if (!ok) code = EXIT.failed;
+    });
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // --help and --version are "errors" to commander; they are successes to the shell.
+      return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    const exit = exitCodeOf(error);
+    if (flags().json) io.out(JSON.stringify({ error: errorText(error), exitCode: exit }, null, 2));
+    io.err(`nestjs-identity: ${errorText(error)}`);
+    return exit;
+  }
+  return code;
+}

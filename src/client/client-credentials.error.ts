@@ -1,0 +1,15 @@
+/** The design document's troubleshooting row for `invalid_client` during start, word for word in spirit. */
+export const INVALID_CLIENT_FIX =
+  'credentials are wrong or scopes mismatch; re-run auto-provisioning (`nestjs-identity client provision`) or rotate with the CLI (`nestjs-identity client rotate`)';
+
+/** The provider refused the API's own client at boot (the `client_credentials` probe). */
+export class IdentityClientCredentialsError extends Error {
+  override readonly name = 'IdentityClientCredentialsError';
+  constructor(
+    readonly clientId: string,
+    /** The token endpoint's error code: invalid_client, invalid_scope, unauthorized_client. */
+    readonly oauthError: string,
+  ) {
+    super(`Identity refused the API's client "${clientId}" (${oauthError}) during start: ${INVALID_CLIENT_FIX}`);
+  }
+}
