@@ -32,7 +32,7 @@ async function main(): Promise<void> {
   process.env.IDENTITY_URL ??= idp.issuer;
   process.env.IDENTITY_AUDIENCE ??= AUDIENCE;
   process.env.IDENTITY_ENCRYPTION_KEY ??= developmentEncryptionKey();
-  const app = await NestFactory.create(AppModule, { logger: ['error', 'warn', 'log'] });
+  const app = await NestFactory.create(AppModule, { logger: ['error', 'warn'] });
   app.enableShutdownHooks();
   await app.listen(API_PORT, '127.0.0.1');
 
@@ -41,6 +41,7 @@ async function main(): Promise<void> {
   const service = await idp.serviceAccountToken({ clientId: 'orders-worker', scopes: ['orders:read', 'jobs:dispatch'] });
   const user = await idp.userToken({ scopes: ['openid', 'email', 'orders:read'] });
   const admin = await idp.serviceAccountToken({ scopes: ['identity:admin'] });
+  const expired = await idp.mintToken({ expiresIn: -60 });
   const line = '-'.repeat(78);
   console.log(`
 ${line}
@@ -55,7 +56,7 @@ export USER_TOKEN='${user}'
 export ADMIN_TOKEN='${admin}'
 
 # Public route                                                       -> 200
-curl -s ${api}/hello
+curl -s ${api}/hello -w '\\n'
 # No token on a protected route                                      -> 401 + WWW-Authenticate: Bearer realm=...
 curl -si ${api}/orders | head -n 1
 # Who am I: a service account, then a person (Alice)                 -> 200
@@ -72,8 +73,10 @@ curl -s ${api}/internal/sync -H "Authorization: Bearer $USER_TOKEN"
 # POST /jobs (design document): service needs jobs:dispatch, people need admin -> 201
 curl -s -X POST ${api}/jobs -H "Authorization: Bearer $SA_TOKEN" -H 'content-type: application/json' -d '{"kind":"reindex"}'
 curl -s -X POST ${api}/jobs -H "Authorization: Bearer $USER_TOKEN" -H 'content-type: application/json' -d '{"kind":"export"}'
-# A tampered token                                                   -> 401 invalid_token, signature invalid
-curl -si ${api}/me -H "Authorization: Bearer \${SA_TOKEN%?}x" | grep -i www-authenticate
+# A forged token (the service token's claims with another signature)  -> 401 invalid_token, signature invalid
+curl -si ${api}/me -H "Authorization: Bearer \${SA_TOKEN%.*}.\${USER_TOKEN##*.}" | grep -i www-authenticate
+# An expired token                                                   -> 401 invalid_token, expired
+curl -si ${api}/me -H "Authorization: Bearer ${expired}" | grep -i www-authenticate
 # Health (identity section: up / degraded / down) and Prometheus metrics
 curl -s ${api}/health
 curl -s ${api}/metrics | grep '^identity_'
@@ -81,10 +84,17 @@ curl -s ${api}/metrics | grep '^identity_'
 curl -s -X POST ${api}/admin/identity/service-accounts -H "Authorization: Bearer $ADMIN_TOKEN" -H 'content-type: application/json' \\
   -d '{"name":"reports-worker","scopes":["reports:read"],"audience":"${AUDIENCE}"}'
 curl -s ${api}/admin/identity/service-accounts -H "Authorization: Bearer $ADMIN_TOKEN"
-curl -s -X POST ${api}/admin/identity/service-accounts/<client_id>/rotate -H "Authorization: Bearer $ADMIN_TOKEN"
-# The same through the CLI (in another terminal, from this folder)
-IDENTITY_URL=${idp.issuer} IDENTITY_AUDIENCE=${AUDIENCE} IDENTITY_ENCRYPTION_KEY=$(cat ${STATE_DIR}/dev-encryption-key) \\
-  node dist/src/cli/main.js service-account list
+curl -s -X POST ${api}/admin/identity/service-accounts/reports-worker/rotate -H "Authorization: Bearer $ADMIN_TOKEN"
+curl -s -X DELETE ${api}/admin/identity/service-accounts/reports-worker -H "Authorization: Bearer $ADMIN_TOKEN" -o /dev/null -w '%{http_code}\\n'
+# A person without the admin scope                                   -> 403 insufficient_scope
+curl -s ${api}/admin/identity/service-accounts -H "Authorization: Bearer $USER_TOKEN" -w '\\n'
+# The same through the CLI (from this folder; it shares the API's store and audit log)
+export IDENTITY_URL=${idp.issuer} IDENTITY_AUDIENCE=${AUDIENCE} IDENTITY_REDIRECT_URI=http://127.0.0.1/callback IDENTITY_ENCRYPTION_KEY=$(cat ${STATE_DIR}/dev-encryption-key)
+node dist/src/cli/main.js service-account create --name orders-worker-2 --scopes orders:read --audience ${AUDIENCE}
+node dist/src/cli/main.js service-account rotate --client-id orders-worker-2
+node dist/src/cli/main.js service-account list
+node dist/src/cli/main.js doctor
+cat ${STATE_DIR}/audit.log
 ${line}
 Ctrl-C to stop.`);
 

@@ -12,6 +12,7 @@ import { resolveIdentityOptions, type IdentityModuleOptions, type ResolvedIdenti
 import { IdentityStatus } from './health/identity-status.js';
 import { IdentityHealthIndicator } from './health/identity.health.js';
 import { IdentityMetadataService } from './metadata/identity-metadata.service.js';
+import { lastGoodFileProvider } from './metadata/last-good-metadata.js';
 import { IdentityMetrics } from './metrics/identity.metrics.js';
 import { IdentityStrategy } from './tokens/identity.strategy.js';
 import { JwksService } from './tokens/jwks.service.js';
@@ -41,6 +42,8 @@ const providers: Provider[] = [
     inject: [IDENTITY_OPTIONS, IdentityStatus],
   },
   credentialStoreProvider,
+  // Where the last good metadata and JWKS go when no credential store is configured.
+  lastGoodFileProvider,
   secretBoxProvider,
   auditSinkProvider,
   IdentityAudit,
