@@ -33,12 +33,11 @@ export class IdentityGuard implements CanActivate {
     if (!request || typeof request.headers !== 'object' || request.headers === null) return false;
     const known = request[IDENTITY_ON_REQUEST];
     if (known) return this.check(known, policy, context);
-    return this.authenticator.authenticate(request).then(
-      (identity) => {
-        request[IDENTITY_ON_REQUEST] = identity;
-        request.user = identity;
-        return this.check(identity, policy, context);
-      },
+    // A verified-token cache hit is answered synchronously: no promise for Nest to await.
+    const result = this.authenticator.identify(request);
+    if (!(result instanceof Promise)) return this.admit(request, result, policy, context);
+    return result.then(
+      (identity) => this.admit(request, identity, policy, context),
       (error: unknown) => this.reject(error, context),
     );
   }
@@ -66,6 +65,12 @@ export class IdentityGuard implements CanActivate {
       for (const [name, value] of Object.entries(error.headers(this.options.realm))) adapter.setHeader(response, name, value);
     }
     throw error;
+  }
+
+  private admit(request: GuardedRequest, identity: Identity, policy: RoutePolicy, context: ExecutionContext): boolean {
+    request[IDENTITY_ON_REQUEST] = identity;
+    request.user = identity;
+    return this.check(identity, policy, context);
   }
 
   private check(identity: Identity, policy: RoutePolicy, context: ExecutionContext): boolean {

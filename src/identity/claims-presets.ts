@@ -1,5 +1,5 @@
 import type { ClaimReader, ClaimsMapping, ClaimsPresetName, IdentityKind } from './claims-mapping.js';
-import { asNameList, asString, isRecord, readClaim, type JwtClaims } from './jwt-claims.js';
+import { asNameList, asString, isRecord, type JwtClaims } from './jwt-claims.js';
 
 /**
  * Upstream s3db rule (made explicit): `token_use` decides when present; without it a
@@ -76,22 +76,53 @@ export interface ClaimsReader {
   kind(claims: JwtClaims): IdentityKind | 'ambiguous';
 }
 
+/**
+ * readClaim(claims, path) compiled once: the same lookup (a literal top-level key first, then the
+ * dot path, own properties only) without splitting the path on every token.
+ */
+function pathReader(path: string): (claims: JwtClaims) => unknown {
+  const segments = path.split('.');
+  if (segments.length === 1) return (claims) => (isRecord(claims) && Object.hasOwn(claims, path) ? claims[path] : undefined);
+  return (claims) => {
+    if (!isRecord(claims)) return undefined;
+    if (Object.hasOwn(claims, path)) return claims[path];
+    let current: unknown = claims;
+    for (const segment of segments) {
+      if (!isRecord(current) || !Object.hasOwn(current, segment)) return undefined;
+      current = current[segment];
+    }
+    return current;
+  };
+}
+
+/** The names without repeats, first occurrence first; short lists (the usual case) without a Set. */
+function unique(names: string[]): string[] {
+  if (names.length > 16) return [...new Set(names)];
+  for (let i = 1; i < names.length; i++) {
+    for (let j = 0; j < i; j++) if (names[i] === names[j]) return [...new Set(names)];
+  }
+  return names;
+}
+
 function listReader(reader: ClaimReader): (claims: JwtClaims) => string[] {
   if (typeof reader === 'function') return (claims) => asNameList(reader(claims));
-  const paths = typeof reader === 'string' ? [reader] : reader;
+  const paths = (typeof reader === 'string' ? [reader] : reader).map(pathReader);
   return (claims) => {
-    const out = new Set<string>();
-    for (const path of paths) for (const name of asNameList(readClaim(claims, path))) out.add(name);
-    return [...out];
+    let out: string[] | undefined;
+    for (const read of paths) {
+      const names = asNameList(read(claims));
+      if (names.length > 0) out = out === undefined ? names : out.concat(names);
+    }
+    return out === undefined ? [] : unique(out);
   };
 }
 
 function stringReader(reader: ClaimReader): (claims: JwtClaims) => string | undefined {
   if (typeof reader === 'function') return (claims) => asString(reader(claims));
-  const paths = typeof reader === 'string' ? [reader] : reader;
+  const paths = (typeof reader === 'string' ? [reader] : reader).map(pathReader);
   return (claims) => {
-    for (const path of paths) {
-      const value = asString(readClaim(claims, path));
+    for (const read of paths) {
+      const value = asString(read(claims));
       if (value !== undefined) return value;
     }
     return undefined;

@@ -5,20 +5,23 @@ import { InvalidTokenError } from '../errors/invalid-token.error.js';
 import { Identity } from '../identity/identity.js';
 import { compileClaims, type ClaimsReader } from '../identity/claims-presets.js';
 import type { JwtClaims } from '../identity/jwt-claims.js';
-import { InjectIdentityOptions } from '../identity.module-definition.js';
+import { InjectIdentityOptions } from '../identity-options.token.js';
 import type { ResolvedIdentityOptions } from '../identity-options.js';
 import { JwksService } from './jwks.service.js';
 import { readJwsHeader } from './jws-header.js';
 
 export const IDENTITY_STRATEGY = 'identity-jwt';
 
-/** Per-request scratch the guard and the strategy share (a symbol key never collides with user fields). */
-export const TOKEN_SCRATCH = Symbol('nestjs-identity.token');
+/**
+ * Per-verification scratch the authenticator and the strategy share: the token to verify in, the
+ * kid it was verified with out. Kept beside the request (never written onto it) so that the
+ * request object keeps its shape.
+ */
 export interface TokenScratch {
   token: string;
-  kid?: string;
+  kid: string | undefined;
 }
-type RequestWithScratch = { [TOKEN_SCRATCH]?: TokenScratch };
+export const tokenScratch = new WeakMap<object, TokenScratch>();
 
 /** Tokens claiming to live longer than this are refused: no issuer mints ten-year access tokens. */
 const MAX_LIFETIME_SECONDS = 10 * 365 * 24 * 3600;
@@ -39,11 +42,11 @@ export class IdentityStrategy extends PassportStrategy(Strategy, IDENTITY_STRATE
     jwks: JwksService,
   ) {
     const strategyOptions: StrategyOptionsWithRequest = {
-      jwtFromRequest: (request: RequestWithScratch) => request[TOKEN_SCRATCH]?.token ?? null,
-      secretOrKeyProvider: (request: RequestWithScratch, rawToken: string, done: (error: unknown, key?: string | Buffer) => void) => {
+      jwtFromRequest: (request: object) => tokenScratch.get(request)?.token ?? null,
+      secretOrKeyProvider: (request: object, rawToken: string, done: (error: unknown, key?: string | Buffer) => void) => {
         try {
           const header = readJwsHeader(rawToken, options.algorithms, options.requireAccessTokenType);
-          const scratch = request[TOKEN_SCRATCH];
+          const scratch = tokenScratch.get(request);
           if (scratch) scratch.kid = header.kid;
           const key = jwks.getKey(header.kid, header.alg);
           // jsonwebtoken takes a KeyObject as is (its types say string | Buffer).
