@@ -108,7 +108,8 @@ describe.each(PLATFORMS)('booting without the provider on %s', (platform: Platfo
 
   it('require: true refuses to boot without the provider, naming the URL', async () => {
     await idp.stop();
-    await expect(boot({})).rejects.toThrow(`Identity metadata unavailable: tried ${idp.issuer}${DEVELOPMENT_IDENTITY_ROUTES.s3dbDocument}`);
+    // An empty store: no last good copy to boot from (that case is the next test).
+    await expect(bootWithStore(new MemoryCredentialStore(), {})).rejects.toThrow(`Identity metadata unavailable: tried ${idp.issuer}${DEVELOPMENT_IDENTITY_ROUTES.s3dbDocument}`);
   });
 
   it('restarts from the persisted copy during an outage, within maxStale; requireFreshMetadata refuses it', async () => {

@@ -1,5 +1,5 @@
 import type { ClaimReader, ClaimsMapping, ClaimsPresetName, IdentityKind } from './claims-mapping.js';
-import { asNameList, asString, isRecord, type JwtClaims } from './jwt-claims.js';
+import { asNameList, asRoleList, asString, isRecord, type JwtClaims } from './jwt-claims.js';
 
 /**
  * Upstream s3db rule (made explicit): `token_use` decides when present; without it a
@@ -104,13 +104,17 @@ function unique(names: string[]): string[] {
   return names;
 }
 
-function listReader(reader: ClaimReader): (claims: JwtClaims) => string[] {
-  if (typeof reader === 'function') return (claims) => asNameList(reader(claims));
+/**
+ * Reads a list from one or more claims. `parse` decides what a string means: scopes are
+ * space-separated (OAuth `scope`), a roles string is one role (never split into several).
+ */
+function listReader(reader: ClaimReader, parse: (value: unknown) => string[] = asNameList): (claims: JwtClaims) => string[] {
+  if (typeof reader === 'function') return (claims) => parse(reader(claims));
   const paths = (typeof reader === 'string' ? [reader] : reader).map(pathReader);
   return (claims) => {
     let out: string[] | undefined;
     for (const read of paths) {
-      const names = asNameList(read(claims));
+      const names = parse(read(claims));
       if (names.length > 0) out = out === undefined ? names : out.concat(names);
     }
     return out === undefined ? [] : unique(out);
@@ -138,7 +142,7 @@ export function compileClaims(config: ClaimsPresetName | ClaimsMapping): ClaimsR
   const base = preset(mapping);
   return {
     scopes: listReader(mapping.scopes ?? base.scopes),
-    roles: listReader(mapping.roles ?? base.roles),
+    roles: listReader(mapping.roles ?? base.roles, asRoleList),
     tenant: stringReader(mapping.tenant ?? base.tenant),
     email: stringReader(mapping.email ?? base.email),
     name: stringReader(mapping.name ?? base.name),

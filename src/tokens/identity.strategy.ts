@@ -47,11 +47,16 @@ export class IdentityStrategy extends PassportStrategy(Strategy, IDENTITY_STRATE
         try {
           const header = readJwsHeader(rawToken, options.algorithms, options.requireAccessTokenType);
           const scratch = tokenScratch.get(request);
-          if (scratch) scratch.kid = header.kid;
+          // Remember the key actually used (a kid-less token gets the one key that fits), so that
+          // a cached verification is dropped when that key leaves the JWKS.
+          const use = (k: { kid?: string; key: unknown }) => {
+            if (scratch) scratch.kid = k.kid;
+            // jsonwebtoken takes a KeyObject as is (its types say string | Buffer).
+            done(null, k.key as Buffer);
+          };
           const key = jwks.getKey(header.kid, header.alg);
-          // jsonwebtoken takes a KeyObject as is (its types say string | Buffer).
-          if (key instanceof Promise) key.then((k) => done(null, k.key as unknown as Buffer), done);
-          else done(null, key.key as unknown as Buffer);
+          if (key instanceof Promise) key.then(use, done);
+          else use(key);
         } catch (error) {
           done(error);
         }

@@ -114,7 +114,10 @@ export class TokenAuthenticator {
   }
 
   private verifyOrRecall(token: string, request: AnyRequest): Identity | Promise<Identity> {
-    if (!this.status.canServe()) return Promise.reject(new IdentityUnavailableError());
+    if (!this.status.canServe()) {
+      this.metrics.verification('unavailable', 'unavailable');
+      return Promise.reject(new IdentityUnavailableError());
+    }
     const cache = this.cache;
     if (cache === undefined) return this.verifyFully(token, '', request);
     const cacheKey = VerifiedTokenCache.keyOf(token);

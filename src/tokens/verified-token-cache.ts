@@ -94,9 +94,10 @@ export class VerifiedTokenCache {
     lru.set(key, { identity, kid, validUntil }, { size });
   }
 
+  /** Drops what the removed keys verified; entries with no recorded kid go too (their key may be one of them). */
   dropKeys(kids: readonly string[]): void {
     const gone = new Set(kids);
-    for (const [key, entry] of this.lru.entries()) if (entry.kid !== undefined && gone.has(entry.kid)) this.lru.delete(key);
+    for (const [key, entry] of this.lru.entries()) if (entry.kid === undefined || gone.has(entry.kid)) this.lru.delete(key);
   }
 
   dropClient(clientId: string): void {

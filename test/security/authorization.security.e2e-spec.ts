@@ -92,13 +92,10 @@ describe.each(PLATFORMS)('authorization and transport on %s', (platform) => {
       expectInsufficientScope(await call('/sec/admin', sign(fresh(user, { user: { ...profile, roles: ['admin,viewer'] } }))));
     });
 
-    // FINDING (routed: src/identity/claims-presets.ts): roles are read with asNameList(), the scope
-    // reader, so a roles *string* is split on spaces: "viewer admin" grants admin. Roles are
-    // multi-valued (RFC 9068 §2.2.3.1, SCIM: JSON arrays); a string naming two roles is as
-    // ambiguous as an array element holding two, which is refused. Fix: roles readers (all
-    // presets, and listReader for mapping.roles) use asRoleList() from jwt-claims.ts: an array
-    // as asNameList() reads it, a string only when it is a single name.
-    it.fails('never splits a roles string into several roles', async () => {
+    // Roles are read with asRoleList(), never the scope reader: a roles *string* is one role, so
+    // "viewer admin" does not grant admin. Roles are multi-valued (RFC 9068 §2.2.3.1, SCIM: JSON
+    // arrays); a string naming two roles is as ambiguous as an array element holding two.
+    it('never splits a roles string into several roles', async () => {
       const profile = user.user as Record<string, unknown>;
       expectInsufficientScope(await call('/sec/admin', sign(fresh(user, { user: { ...profile, roles: 'viewer admin' } }))));
     });

@@ -299,12 +299,8 @@ describe.each(PLATFORMS)('forged tokens on %s', (platform) => {
   });
 
   describe('verified-token cache', () => {
-    // FINDING (routed: src/tokens/identity.strategy.ts + src/tokens/verified-token-cache.ts): a
-    // token verified without a kid is cached with kid undefined, and VerifiedTokenCache.dropKeys()
-    // only drops entries whose kid left the JWKS, so the cached verification outlives the removal
-    // of the key that made it (until the token's own exp, which may be years away). Fix: the
-    // strategy records the kid of the key actually used (`scratch.kid = key.kid`, both branches of
-    // secretOrKeyProvider), and dropKeys() also drops entries without a kid whenever a key leaves.
+    // A token verified without a kid must not outlive the key that verified it: the strategy
+    // records the kid of the key actually used, and dropKeys() also drops entries without one.
     let own: DevelopmentIdentityProvider;
     let app: SecurityApp;
     beforeAll(async () => {
@@ -316,7 +312,7 @@ describe.each(PLATFORMS)('forged tokens on %s', (platform) => {
       await own?.stop();
     });
 
-    it.fails('forgets a kid-less verification when its key leaves the JWKS', async () => {
+    it('forgets a kid-less verification when its key leaves the JWKS', async () => {
       const ecKid = own.keys.find((k) => k.kty === 'EC')!.kid!;
       const call = (token: string) => app.http.get('/sec/any').set(bearer(token));
       const noKid = await own.mintToken({ kid: ecKid, alg: 'ES256', header: { kid: undefined }, claims: { jti: 'cached' } });
