@@ -60,31 +60,31 @@ curl -s ${api}/hello -w '\\n'
 # No token on a protected route                                      -> 401 + WWW-Authenticate: Bearer realm=...
 curl -si ${api}/orders | head -n 1
 # Who am I: a service account, then a person (Alice)                 -> 200
-curl -s ${api}/me -H "Authorization: Bearer $SA_TOKEN"
-curl -s ${api}/me -H "Authorization: Bearer $USER_TOKEN"
+curl -s -w '\\n' ${api}/me -H "Authorization: Bearer $SA_TOKEN"
+curl -s -w '\\n' ${api}/me -H "Authorization: Bearer $USER_TOKEN"
 # @RequireScope('orders:read')                                       -> 200 for both
-curl -s ${api}/orders -H "Authorization: Bearer $SA_TOKEN"
+curl -s -w '\\n' ${api}/orders -H "Authorization: Bearer $SA_TOKEN"
 # @RequireRole('admin'): Alice has it, the service account does not  -> 200, then 403 insufficient_scope
-curl -s ${api}/reports -H "Authorization: Bearer $USER_TOKEN"
+curl -s -w '\\n' ${api}/reports -H "Authorization: Bearer $USER_TOKEN"
 curl -si ${api}/reports -H "Authorization: Bearer $SA_TOKEN" | grep -i -E '^HTTP|www-authenticate'
 # @Authenticated({ kind: 'service' })                                -> 200, then 403 for a person
-curl -s ${api}/internal/sync -H "Authorization: Bearer $SA_TOKEN"
-curl -s ${api}/internal/sync -H "Authorization: Bearer $USER_TOKEN"
+curl -s -w '\\n' ${api}/internal/sync -H "Authorization: Bearer $SA_TOKEN"
+curl -s -w '\\n' ${api}/internal/sync -H "Authorization: Bearer $USER_TOKEN"
 # POST /jobs (design document): service needs jobs:dispatch, people need admin -> 201
-curl -s -X POST ${api}/jobs -H "Authorization: Bearer $SA_TOKEN" -H 'content-type: application/json' -d '{"kind":"reindex"}'
-curl -s -X POST ${api}/jobs -H "Authorization: Bearer $USER_TOKEN" -H 'content-type: application/json' -d '{"kind":"export"}'
+curl -s -w '\\n' -X POST ${api}/jobs -H "Authorization: Bearer $SA_TOKEN" -H 'content-type: application/json' -d '{"kind":"reindex"}'
+curl -s -w '\\n' -X POST ${api}/jobs -H "Authorization: Bearer $USER_TOKEN" -H 'content-type: application/json' -d '{"kind":"export"}'
 # A forged token (the service token's claims with another signature)  -> 401 invalid_token, signature invalid
 curl -si ${api}/me -H "Authorization: Bearer \${SA_TOKEN%.*}.\${USER_TOKEN##*.}" | grep -i www-authenticate
 # An expired token                                                   -> 401 invalid_token, expired
 curl -si ${api}/me -H "Authorization: Bearer ${expired}" | grep -i www-authenticate
 # Health (identity section: up / degraded / down) and Prometheus metrics
-curl -s ${api}/health
+curl -s -w '\\n' ${api}/health
 curl -s ${api}/metrics | grep '^identity_'
 # Service accounts through the admin routes (needs identity:admin)
-curl -s -X POST ${api}/admin/identity/service-accounts -H "Authorization: Bearer $ADMIN_TOKEN" -H 'content-type: application/json' \\
+curl -s -w '\\n' -X POST ${api}/admin/identity/service-accounts -H "Authorization: Bearer $ADMIN_TOKEN" -H 'content-type: application/json' \\
   -d '{"name":"reports-worker","scopes":["reports:read"],"audience":"${AUDIENCE}"}'
-curl -s ${api}/admin/identity/service-accounts -H "Authorization: Bearer $ADMIN_TOKEN"
-curl -s -X POST ${api}/admin/identity/service-accounts/reports-worker/rotate -H "Authorization: Bearer $ADMIN_TOKEN"
+curl -s -w '\\n' ${api}/admin/identity/service-accounts -H "Authorization: Bearer $ADMIN_TOKEN"
+curl -s -w '\\n' -X POST ${api}/admin/identity/service-accounts/reports-worker/rotate -H "Authorization: Bearer $ADMIN_TOKEN"
 curl -s -X DELETE ${api}/admin/identity/service-accounts/reports-worker -H "Authorization: Bearer $ADMIN_TOKEN" -o /dev/null -w '%{http_code}\\n'
 # A person without the admin scope                                   -> 403 insufficient_scope
 curl -s ${api}/admin/identity/service-accounts -H "Authorization: Bearer $USER_TOKEN" -w '\\n'
