@@ -36,6 +36,8 @@ export { IdentityStrategy, IDENTITY_STRATEGY } from './tokens/identity.strategy.
 export { JwksService } from './tokens/jwks.service.js';
 export { IdentityMetadataService } from './metadata/identity-metadata.service.js';
 export type { IdentityMetadata, IdentityMetadataInput, MetadataSource } from './metadata/identity-metadata.js';
+export { MetadataValidationError } from './metadata/metadata-document.js';
+export { OutboundRequestError, type OutboundErrorKind } from './metadata/safe-fetch.js';
 
 // Errors
 export * from './errors/index.js';
