@@ -32,24 +32,25 @@ function isCanonicalBase64url(segment: string): boolean {
 }
 
 /**
- * The member names of a JSON object's top level, in order, duplicates included. `json` must
- * already be known to parse as an object. JSON.parse keeps the last of duplicated names;
- * RFC 7515 §4 and RFC 7519 §4 let us refuse them instead, which we do, so that no parser
+ * How many members a JSON object's top level spells out, duplicates included. `json` must
+ * already be known to parse as an object. JSON.parse keeps the last of duplicated names (also
+ * when one is spelled with escapes), so fewer parsed keys than spelled members means a
+ * duplicate. RFC 7515 §4 and RFC 7519 §4 let us refuse those, which we do, so that no parser
  * anywhere (ours, jsonwebtoken's, a proxy's) can read a different `alg`, `kid` or `aud`.
  */
-function topLevelNames(json: string): string[] {
-  const names: string[] = [];
+function topLevelMemberCount(json: string): number {
+  let count = 0;
   let depth = 0;
   let expectName = false;
   for (let i = 0; i < json.length; i++) {
     const c = json.charCodeAt(i);
     if (c === 0x22) {
-      let end = i + 1;
-      while (json.charCodeAt(end) !== 0x22) end += json.charCodeAt(end) === 0x5c ? 2 : 1;
       if (depth === 1 && expectName) {
-        names.push(JSON.parse(json.slice(i, end + 1)) as string);
+        count++;
         expectName = false;
       }
+      let end = i + 1;
+      while (json.charCodeAt(end) !== 0x22) end += json.charCodeAt(end) === 0x5c ? 2 : 1;
       i = end;
     } else if (c === 0x7b || c === 0x5b) {
       depth++;
@@ -60,7 +61,7 @@ function topLevelNames(json: string): string[] {
       expectName = true;
     }
   }
-  return names;
+  return count;
 }
 
 /** Decodes one segment as a JSON object with unique top-level names; anything else is malformed. */
@@ -74,8 +75,7 @@ function decodeJsonObject(segment: string): Record<string, unknown> {
     throw new InvalidTokenError('malformed');
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new InvalidTokenError('malformed');
-  const names = topLevelNames(text);
-  if (new Set(names).size !== names.length) throw new InvalidTokenError('malformed');
+  if (topLevelMemberCount(text) !== Object.keys(value).length) throw new InvalidTokenError('malformed');
   return value as Record<string, unknown>;
 }
 
