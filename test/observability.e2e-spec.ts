@@ -4,12 +4,12 @@ import { HealthCheck, HealthCheckService, HealthIndicatorService, TerminusModule
 import { PrometheusModule } from '@willsoto/nestjs-prometheus';
 import { register } from 'prom-client';
 import request from 'supertest';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ClientCredentialsService } from '../src/client/client-credentials.service.js';
 import { IDENTITY_METRIC_NAMES, IdentityHealthIndicator, IdentityModule, Public, type IdentityModuleOptions, type IdentityRoutes } from '../src/index.js';
 import { DevelopmentIdentityProvider, type RegisteredDevelopmentClient } from '../src/testing/index.js';
 import { createApp, PLATFORMS, type PlatformName } from './support/platforms.js';
-import { eventually, healthBecomes, identityHealth, me, type Http } from './support/health-probes.js';
+import { eventually, identityHealth, me, type Http } from './support/health-probes.js';
 import { TestController } from './support/test-controller.js';
 
 // /health and /metrics as an operator sees them. The default prom-client registry is shared by

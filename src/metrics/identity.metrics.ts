@@ -101,16 +101,12 @@ export class IdentityMetrics implements OnModuleDestroy {
     if (seconds !== undefined) this.verificationDuration.observe({ result }, seconds);
   }
 
-  cacheHit(): void {
-    this.cacheHits.inc();
-  }
-
   /** Per-request increments, kept as plain numbers until a scrape (see pendingIncrements). */
   private hitsPending?: PendingIncrements;
   private acceptedFromCachePending?: PendingIncrements;
   private acceptedVerifiedPending?: PendingIncrements;
 
-  /** A cache hit: cacheHit() plus verification('accepted', 'cache'), without prom-client's per-call label work. */
+  /** A cache hit: the hits counter plus verification('accepted', 'cache'), without prom-client's per-call label work. */
   acceptedFromCache(): void {
     (this.hitsPending ??= pendingIncrements(this.cacheHits, undefined)).n++;
     (this.acceptedFromCachePending ??= pendingIncrements(this.verifications, { result: 'accepted', reason: 'cache' })).n++;

@@ -82,16 +82,12 @@ export class TokenAuthenticator {
       // The usual header and a token seen before: the Identity at once, no b64token scan.
       const token = plainBearerToken(request, this.maxTokenLength);
       if (token !== undefined) {
-        const cacheKey = VerifiedTokenCache.keyOf(token);
-        const cached = cache.get(cacheKey, now);
-        if (cached !== undefined) {
-          this.metrics.acceptedFromCache();
-          return cached;
-        }
+        const found = this.recall(cache, token, now);
+        if (typeof found !== 'string') return found;
         // A token never seen: every rule of the Authorization header applies (it throws as before).
         extractBearerToken(request, this.maxTokenLength);
         this.metrics.cacheMiss();
-        return this.verifyFully(token, cacheKey, request);
+        return this.verifyFully(token, found, request);
       }
     }
     const token = extractBearerToken(request, this.maxTokenLength);
@@ -120,14 +116,19 @@ export class TokenAuthenticator {
     }
     const cache = this.cache;
     if (cache === undefined) return this.verifyFully(token, '', request);
-    const cacheKey = VerifiedTokenCache.keyOf(token);
-    const cached = cache.get(cacheKey);
-    if (cached !== undefined) {
-      this.metrics.acceptedFromCache();
-      return cached;
-    }
+    const found = this.recall(cache, token, Date.now());
+    if (typeof found !== 'string') return found;
     this.metrics.cacheMiss();
-    return this.verifyFully(token, cacheKey, request);
+    return this.verifyFully(token, found, request);
+  }
+
+  /** The cached Identity (counted as a hit), or the cache key a new verification will be kept under. */
+  private recall(cache: VerifiedTokenCache, token: string, now: number): Identity | string {
+    const cacheKey = VerifiedTokenCache.keyOf(token);
+    const cached = cache.get(cacheKey, now);
+    if (cached === undefined) return cacheKey;
+    this.metrics.acceptedFromCache();
+    return cached;
   }
 
   private async verifyFully(token: string, cacheKey: string, request: AnyRequest): Promise<Identity> {
