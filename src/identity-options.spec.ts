@@ -15,10 +15,12 @@ describe('resolveIdentityOptions', () => {
     expect(() => resolveIdentityOptions({ ...base, audience: [] })).toThrow(/option "audience"/);
   });
 
-  it('refuses HMAC, none and EdDSA with the reason', () => {
+  it('refuses HMAC and none with the reason, and accepts EdDSA when listed', () => {
     expect(() => resolveIdentityOptions({ ...base, algorithms: ['HS256' as never] })).toThrow(/option "algorithms": "HS256" is not supported: only asymmetric/);
     expect(() => resolveIdentityOptions({ ...base, algorithms: ['none' as never] })).toThrow(/never none/);
-    expect(() => resolveIdentityOptions({ ...base, algorithms: ['EdDSA' as never] })).toThrow(/cannot verify EdDSA/);
+    expect(() => resolveIdentityOptions({ ...base, algorithms: ['eddsa' as never] })).toThrow(/"eddsa" is not supported/);
+    expect(resolveIdentityOptions({ ...base, algorithms: ['RS256', 'EdDSA'] }).algorithms).toEqual(['RS256', 'EdDSA']);
+    expect(resolveIdentityOptions(base).algorithms).toEqual(['RS256', 'PS256', 'ES256']);
   });
 
   it('names the option for bad URLs, numbers and credentials in URLs', () => {

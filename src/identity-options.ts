@@ -6,10 +6,10 @@ import type { ServiceAccountProvider } from './admin/service-account-provider.js
 import { IdentityConfigurationError } from './errors/identity-configuration.error.js';
 
 /**
- * Asymmetric JWS algorithms we accept. HMAC and `none` can never be configured. EdDSA is absent
- * because jsonwebtoken, which passport-jwt verifies with, does not implement it.
+ * Asymmetric JWS algorithms we accept (RFC 7518 §3, RFC 8037 EdDSA with Ed25519 or Ed448 keys).
+ * HMAC and `none` can never be configured.
  */
-export const SUPPORTED_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512'] as const;
+export const SUPPORTED_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
 export type JwtAlgorithm = (typeof SUPPORTED_ALGORITHMS)[number];
 
 export type TokenEndpointAuthMethod = 'client_secret_basic' | 'client_secret_post';
@@ -197,8 +197,7 @@ export function resolveIdentityOptions(options: IdentityModuleOptions): Resolved
   if (!Array.isArray(algorithms) || algorithms.length === 0) fail('algorithms', `must list at least one of ${SUPPORTED_ALGORITHMS.join(', ')}`);
   for (const alg of algorithms) {
     if (!(SUPPORTED_ALGORITHMS as readonly string[]).includes(alg)) {
-      const why = (alg as string) === 'EdDSA' ? 'jsonwebtoken (passport-jwt) cannot verify EdDSA' : 'only asymmetric algorithms are accepted; never none or HS*';
-      fail('algorithms', `"${String(alg)}" is not supported: ${why}. Use some of ${SUPPORTED_ALGORITHMS.join(', ')}`);
+      fail('algorithms', `"${String(alg)}" is not supported: only asymmetric algorithms are accepted; never none or HS*. Use some of ${SUPPORTED_ALGORITHMS.join(', ')}`);
     }
   }
 

@@ -1,9 +1,10 @@
 import 'reflect-metadata';
-import type { INestApplication } from '@nestjs/common';
+import { Controller, Get, Req, UseGuards, type INestApplication } from '@nestjs/common';
+import { AuthGuard } from '@nestjs/passport';
 import { generateKeyPairSync, createHmac, createSign } from 'node:crypto';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { IdentityModule } from '../src/index.js';
+import { Identity, IDENTITY_STRATEGY, IdentityModule } from '../src/index.js';
 import { DevelopmentIdentityProvider } from '../src/testing/index.js';
 import { createApp, PLATFORMS } from './support/platforms.js';
 import { TestController } from './support/test-controller.js';
@@ -16,6 +17,17 @@ function expectInvalidToken(response: request.Response, description: string) {
   expect(response.status, response.text).toBe(401);
   expect(response.headers['www-authenticate']).toBe(`Bearer realm="${AUDIENCE}", error="invalid_token", error_description="${description}"`);
   expect(response.body).toMatchObject({ statusCode: 401, error: 'invalid_token', message: description });
+}
+
+/** A route guarded the plain @nestjs/passport way, by the strategy's registered name. */
+@Controller('passport')
+class PassportController {
+  @Get()
+  @UseGuards(AuthGuard(IDENTITY_STRATEGY))
+  whoAmI(@Req() request: { user: unknown }) {
+    const user = request.user as Identity;
+    return { isIdentity: user instanceof Identity, summary: user.describe() };
+  }
 }
 
 describe.each(PLATFORMS)('IdentityModule core on %s', (platform) => {
@@ -134,5 +146,47 @@ describe.each(PLATFORMS)('IdentityModule core on %s', (platform) => {
 
   it('accepts ES256 tokens signed with the provider EC key', async () => {
     expect((await http.get('/me').auth(await idp.mintToken({ alg: 'ES256' }), { type: 'bearer' })).status).toBe(200);
+  });
+
+  it('registers the strategy with Passport: AuthGuard("identity-jwt") verifies too and puts the Identity on request.user', async () => {
+    const passportApp = await createApp(platform, {
+      imports: [IdentityModule.forRoot({ url: idp.issuer, audience: AUDIENCE })],
+      controllers: [PassportController],
+    });
+    try {
+      const passportHttp = request(passportApp.getHttpServer());
+      const ok = await passportHttp.get('/passport').auth(await idp.serviceAccountToken(), { type: 'bearer' });
+      expect(ok.status, ok.text).toBe(200);
+      expect(ok.body).toMatchObject({ isIdentity: true, summary: expect.stringMatching(/^service-account:dev-service-account/) });
+      expect((await passportHttp.get('/passport').auth(await idp.mintToken({ expiresIn: -60 }), { type: 'bearer' })).status).toBe(401);
+      expect((await passportHttp.get('/passport').auth(await idp.mintToken({ alg: 'EdDSA' }), { type: 'bearer' })).status).toBe(401);
+      expect((await passportHttp.get('/passport')).status).toBe(401);
+    } finally {
+      await passportApp.close();
+    }
+  });
+
+  it('refuses EdDSA tokens unless EdDSA is in the allow-list, and accepts them (Ed25519 key from the JWKS) when it is', async () => {
+    const token = await idp.mintToken({ alg: 'EdDSA' });
+    expectInvalidToken(await http.get('/me').auth(token, { type: 'bearer' }), 'The access token is signed with an algorithm that is not allowed');
+    const edApp = await createApp(platform, {
+      imports: [IdentityModule.forRoot({ url: idp.issuer, audience: AUDIENCE, algorithms: ['RS256', 'EdDSA'] })],
+      controllers: [TestController],
+    });
+    try {
+      const edHttp = request(edApp.getHttpServer());
+      const me = await edHttp.get('/me').auth(token, { type: 'bearer' });
+      expect(me.status, me.text).toBe(200);
+      expect(me.body).toMatchObject({ kind: 'service' });
+      const [header, payload, signature] = token.split('.');
+      const flipped = `${signature!.slice(0, 10)}${signature![10] === 'A' ? 'B' : 'A'}${signature!.slice(11)}`;
+      expectInvalidToken(await edHttp.get('/me').auth(`${header}.${payload}.${flipped}`, { type: 'bearer' }), 'The access token signature is invalid');
+      // The Ed25519 key verifies EdDSA only: an ES256 token relabelled EdDSA with the EC key's kid is refused.
+      const es = (await idp.mintToken({ alg: 'ES256' })).split('.');
+      const esKid = JSON.parse(Buffer.from(es[0]!, 'base64url').toString()).kid;
+      expect((await edHttp.get('/me').auth(`${b64({ alg: 'EdDSA', typ: 'JWT', kid: esKid })}.${es[1]}.${es[2]}`, { type: 'bearer' })).status).toBe(401);
+    } finally {
+      await edApp.close();
+    }
   });
 });

@@ -6,7 +6,7 @@ import { register } from 'prom-client';
 import request from 'supertest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ClientCredentialsService } from '../src/client/client-credentials.service.js';
-import { IDENTITY_METRIC_NAMES, IdentityHealthIndicator, IdentityModule, Public, type IdentityModuleOptions, type IdentityRoutes } from '../src/index.js';
+import { IDENTITY_METRIC_NAMES, IdentityHealthIndicator, IdentityMetadataService, IdentityModule, Public, type IdentityModuleOptions, type IdentityRoutes } from '../src/index.js';
 import { DevelopmentIdentityProvider, type RegisteredDevelopmentClient } from '../src/testing/index.js';
 import { createApp, PLATFORMS, type PlatformName } from './support/platforms.js';
 import { eventually, identityHealth, me, type Http } from './support/health-probes.js';
@@ -152,6 +152,36 @@ describe.each(PLATFORMS)('health and metrics on %s', (platform: PlatformName) =>
     const recovered = await eventually(() => scrape(http), (s) => expect(s.value('identity_status')).toBe(2), 8000);
     expect(recovered.delta(down, 'identity_metadata_fetch_total', { status: 'success' })).toBeGreaterThanOrEqual(1);
     expect(recovered.value('identity_metadata_age_seconds')).toBeLessThan(2);
+  });
+
+  it('keeps the verified-token cache across background refreshes; a forced refresh() drops it and refetches the JWKS', async () => {
+    const { app, http } = await boot({ cacheTtl: 1, jwksCooldown: 0 }, { metrics: true });
+    const token = await idp.mintToken();
+    expect((await me(http, token)).status).toBe(200); // verified, then cached
+    const cached = await scrape(http);
+    // Background refreshes at 80 % of the 1 s TTL: the cache answers the same token throughout.
+    const scheduled = await eventually(
+      () => scrape(http),
+      (s) => expect(s.delta(cached, 'identity_metadata_fetch_total', { status: 'success' })).toBeGreaterThanOrEqual(2),
+      5000,
+    );
+    expect(scheduled.delta(cached, 'identity_jwks_refresh_total', { trigger: 'scheduled', status: 'success' })).toBeGreaterThanOrEqual(1);
+    expect((await me(http, token)).status).toBe(200);
+    const hit = await scrape(http);
+    expect(hit.delta(scheduled, 'identity_verified_token_cache_hits_total')).toBe(1);
+    expect(hit.delta(scheduled, 'identity_verified_token_cache_misses_total')).toBe(0);
+
+    // An operator's forced refresh: the cache is dropped and the keys are fetched again.
+    await app.get(IdentityMetadataService).refresh();
+    const forced = await eventually(
+      () => scrape(http),
+      (s) => expect(s.delta(hit, 'identity_jwks_refresh_total', { trigger: 'forced', status: 'success' })).toBe(1),
+      3000,
+    );
+    expect((await me(http, token)).status).toBe(200);
+    const after = await scrape(http);
+    expect(after.delta(forced, 'identity_verified_token_cache_misses_total')).toBe(1);
+    expect(after.delta(forced, 'identity_token_verifications_total', { result: 'accepted', reason: 'verified' })).toBe(1);
   });
 
   it('adds the identity section to the app’s own Terminus endpoint: up, degraded (200), down (503)', async () => {

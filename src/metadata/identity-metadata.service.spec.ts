@@ -196,7 +196,11 @@ describe('IdentityMetadataService: fetching', () => {
   it('without require, starts down and keeps retrying until the provider appears', async () => {
     const svc = service({ require: false });
     const changes: IdentityMetadata[] = [];
-    svc.onChange((m) => changes.push(m));
+    const forced: boolean[] = [];
+    svc.onChange((m, _previous, change) => {
+      changes.push(m);
+      forced.push(change.forced);
+    });
     await svc.load();
     expect(svc.current()).toBeUndefined();
     expect(() => svc.get()).toThrow(IdentityUnavailableError);
@@ -204,6 +208,7 @@ describe('IdentityMetadataService: fetching', () => {
     provider.routes.set(S3DB, { body: provider.s3db() });
     await vi.waitFor(() => expect(svc.current()).toBeDefined(), { timeout: 5000, interval: 50 });
     expect(changes).toHaveLength(1);
+    expect(forced).toEqual([false]); // a background retry, not a caller's refresh()
     expect(svc.get().source).toBe('s3db');
   });
 
@@ -231,17 +236,18 @@ describe('IdentityMetadataService: fetching', () => {
   it('keeps the old copy when a refresh fails, and notifies listeners on success', async () => {
     provider.routes.set(S3DB, { body: provider.s3db() });
     const svc = service();
-    const seen: Array<[string, string | undefined]> = [];
-    const off = svc.onChange((m, previous) => seen.push([m.jwksUrl, previous?.jwksUrl]));
+    const seen: Array<[string, string | undefined, boolean]> = [];
+    const off = svc.onChange((m, previous, change) => seen.push([m.jwksUrl, previous?.jwksUrl, change.forced]));
     await svc.load();
     provider.routes.set(S3DB, { status: 500, raw: 'oops' });
     await expect(svc.refresh()).rejects.toBeInstanceOf(IdentityMetadataUnavailableError);
     expect(svc.get().jwksUrl).toBe(`${provider.base}/.well-known/jwks.json`);
     provider.routes.set(S3DB, { body: provider.s3db({ jwksUrl: `${provider.base}/keys-v2` }) });
     await svc.refresh();
+    // The boot load is not forced; a caller's refresh() is.
     expect(seen).toEqual([
-      [`${provider.base}/.well-known/jwks.json`, undefined],
-      [`${provider.base}/keys-v2`, `${provider.base}/.well-known/jwks.json`],
+      [`${provider.base}/.well-known/jwks.json`, undefined, false],
+      [`${provider.base}/keys-v2`, `${provider.base}/.well-known/jwks.json`, true],
     ]);
     off();
     await svc.refresh();

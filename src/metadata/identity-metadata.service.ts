@@ -12,7 +12,12 @@ import { metadataFromDocument, metadataFromInput, MetadataValidationError, WELL_
 import { OutboundRequestError, outboundPolicyFor, safeFetch, type OutboundPolicy } from './safe-fetch.js';
 import { applySignedMetadata } from './signed-metadata.js';
 
-export type MetadataChangeListener = (metadata: IdentityMetadata, previous?: IdentityMetadata) => void;
+/** Why listeners are told about a copy. */
+export interface MetadataChange {
+  /** A caller asked for this copy (refresh()), rather than the boot load, the background schedule or a restore. */
+  readonly forced: boolean;
+}
+export type MetadataChangeListener = (metadata: IdentityMetadata, previous: IdentityMetadata | undefined, change: MetadataChange) => void;
 
 type FetchedSource = Exclude<MetadataSource, 'inline'>;
 
@@ -72,6 +77,8 @@ export class IdentityMetadataService implements OnModuleDestroy {
   private copy?: IdentityMetadata;
   private servesUntil = 0;
   private inFlight?: Promise<IdentityMetadata>;
+  /** Whether someone called refresh() since the in-flight attempt started: listeners hear it as forced. */
+  private forcedPending = false;
   private timer?: NodeJS.Timeout;
   private failures = 0;
   private destroyed = false;
@@ -96,7 +103,7 @@ export class IdentityMetadataService implements OnModuleDestroy {
    */
   async load(): Promise<void> {
     try {
-      await this.refresh();
+      await this.fetchShared();
     } catch (error) {
       const failure = error as IdentityMetadataUnavailableError;
       if (await this.useLastGood(failure.reason)) return;
@@ -124,10 +131,21 @@ export class IdentityMetadataService implements OnModuleDestroy {
     return this.copy?.fetchedAt;
   }
 
-  /** Forced refresh. Concurrent callers share one in-flight fetch. Throws IdentityMetadataUnavailableError; the old copy stays. */
+  /**
+   * Forced refresh: fetches now, then listeners hear `forced` (the JWKS is refetched and the
+   * verified-token cache dropped, as an operator expects after an incident at the provider).
+   * Concurrent callers share one in-flight fetch. Throws IdentityMetadataUnavailableError; the old copy stays.
+   */
   refresh(): Promise<IdentityMetadata> {
+    this.forcedPending = true;
+    return this.fetchShared();
+  }
+
+  /** One fetch at a time, whoever asks (boot, schedule, refresh()). */
+  private fetchShared(): Promise<IdentityMetadata> {
     this.inFlight ??= this.attempt().finally(() => {
       this.inFlight = undefined;
+      this.forcedPending = false;
     });
     return this.inFlight;
   }
@@ -263,9 +281,10 @@ export class IdentityMetadataService implements OnModuleDestroy {
       this.schedule(fetchedAt + (window.freshUntil.getTime() - fetchedAt) * REFRESH_AT - Date.now());
       this.logger.log(`Metadata loaded (${next.source}${next.signed ? ', signed' : ''}) for ${next.issuer}`);
     }
+    const change: MetadataChange = { forced: this.forcedPending && !keepSchedule };
     for (const listener of this.listeners) {
       try {
-        listener(next, previous);
+        listener(next, previous, change);
       } catch (error) {
         this.logger.warn(`A metadata change listener failed (${safeReason(error)})`);
       }
@@ -292,7 +311,7 @@ export class IdentityMetadataService implements OnModuleDestroy {
     this.clearTimer();
     this.timer = refreshTimer(() => {
       this.timer = undefined;
-      this.refresh().catch(() => undefined); // attempt() already recorded, logged and rescheduled
+      this.fetchShared().catch(() => undefined); // attempt() already recorded, logged and rescheduled
     }, delayMs);
   }
 

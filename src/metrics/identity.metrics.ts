@@ -16,7 +16,7 @@ export const IDENTITY_METRIC_NAMES = [
   'identity_status',
 ] as const;
 
-export type JwksRefreshTrigger = 'boot' | 'scheduled' | 'unknown_kid';
+export type JwksRefreshTrigger = 'boot' | 'scheduled' | 'unknown_kid' | 'forced';
 export type VerificationResult = 'accepted' | 'rejected' | 'unavailable';
 export type FetchOutcome = 'success' | 'error';
 

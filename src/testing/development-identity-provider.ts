@@ -140,7 +140,7 @@ export class DevelopmentIdentityProvider {
     const state = options.stateFile ? await readStateFile(options.stateFile) : undefined;
     const idp = state
       ? new DevelopmentIdentityProvider(oidc, options, state.keys, state)
-      : new DevelopmentIdentityProvider(oidc, options, [await generateSigningKey('RS256'), await generateSigningKey('ES256')]);
+      : new DevelopmentIdentityProvider(oidc, options, [await generateSigningKey('RS256'), await generateSigningKey('ES256'), await generateSigningKey('EdDSA')]);
     await idp.listen(options.port ?? 0);
     try {
       await idp.initialize(options.clients ?? []);
@@ -751,7 +751,7 @@ export class DevelopmentIdentityProvider {
     try {
       ({ payload } = await jwtVerify(token, createLocalJWKSet({ keys: this.keys }), {
         issuer: this.issuer,
-        algorithms: ['RS256', 'ES256'],
+        algorithms: ['RS256', 'ES256', 'EdDSA'],
       }));
     } catch {
       return reference;

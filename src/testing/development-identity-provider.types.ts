@@ -119,7 +119,7 @@ export interface MintTokenOptions {
   header?: Record<string, unknown>;
   /** Signs with this key when it is one of ours (even retired); otherwise only the header says this kid. */
   kid?: string;
-  /** Which of the current keys signs: RS256 (default, the signing key) or ES256. */
+  /** Which of the current keys signs: RS256 (default, the signing key), ES256 or EdDSA (Ed25519). */
   alg?: DevelopmentKeyAlg;
   /** Seconds from now to `exp`; negative for an expired token. Default `accessTokenTtl`. */
   expiresIn?: number;

@@ -2,7 +2,7 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, t
 import { calculateJwkThumbprint, type JWK } from 'jose';
 
 /** The signature algorithms the development provider holds keys for. */
-export type DevelopmentKeyAlg = 'RS256' | 'ES256';
+export type DevelopmentKeyAlg = 'RS256' | 'ES256' | 'EdDSA';
 
 /** One key pair of the development provider, private half included (tests only). */
 export interface DevelopmentSigningKey {
@@ -17,12 +17,20 @@ export interface DevelopmentSigningKey {
   readonly createdAt: Date;
 }
 
-/** RS256 keys are RSA 2048 like upstream; ES256 keys are P-256. The kid is the RFC 7638 thumbprint. */
+/** What each alg's key is, and the digest its signatures use (none: EdDSA hashes internally). */
+const KEY_KINDS: Record<DevelopmentKeyAlg, { generate(): { privateKey: KeyObject; publicKey: KeyObject }; is(key: KeyObject): boolean; digest: string | null }> = {
+  RS256: { generate: () => generateKeyPairSync('rsa', { modulusLength: 2048 }), is: (key) => key.asymmetricKeyType === 'rsa', digest: 'sha256' },
+  ES256: {
+    generate: () => generateKeyPairSync('ec', { namedCurve: 'P-256' }),
+    is: (key) => key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1',
+    digest: 'sha256',
+  },
+  EdDSA: { generate: () => generateKeyPairSync('ed25519'), is: (key) => key.asymmetricKeyType === 'ed25519', digest: null },
+};
+
+/** RS256 keys are RSA 2048 like upstream; ES256 keys are P-256; EdDSA keys Ed25519. The kid is the RFC 7638 thumbprint. */
 export async function generateSigningKey(alg: DevelopmentKeyAlg): Promise<DevelopmentSigningKey> {
-  const { privateKey, publicKey } =
-    alg === 'RS256'
-      ? generateKeyPairSync('rsa', { modulusLength: 2048 })
-      : generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const { privateKey, publicKey } = KEY_KINDS[alg].generate();
   const publicPart = publicKey.export({ format: 'jwk' }) as JWK;
   const kid = await calculateJwkThumbprint(publicPart);
   const metadata = { kid, alg, use: 'sig' };
@@ -52,18 +60,16 @@ export function exportSigningKey(key: DevelopmentSigningKey): StoredSigningKey {
 /** Rebuilds a key pair from its stored private JWK; throws when the JWK is not an `alg` private key. */
 export function importSigningKey(stored: StoredSigningKey): DevelopmentSigningKey {
   const { kid, alg } = stored;
-  if (alg !== 'RS256' && alg !== 'ES256') throw new Error(`key ${kid}: unsupported alg ${String(alg)}`);
+  if (!Object.hasOwn(KEY_KINDS, alg)) throw new Error(`key ${kid}: unsupported alg ${String(alg)}`);
+  const kind = KEY_KINDS[alg];
   const privateKey = createPrivateKey({ key: stored.privateJwk as JsonWebKey, format: 'jwk' });
-  const details = privateKey.asymmetricKeyDetails;
-  const matches =
-    alg === 'RS256' ? privateKey.asymmetricKeyType === 'rsa' : privateKey.asymmetricKeyType === 'ec' && details?.namedCurve === 'prime256v1';
-  if (!matches) throw new Error(`key ${kid}: not an ${alg} private key`);
+  if (!kind.is(privateKey)) throw new Error(`key ${kid}: not an ${alg} private key`);
   const publicKey = createPublicKey(privateKey);
   // Node accepts inconsistent JWK members (a damaged `d`, say): a round trip proves the pair works.
   const probe = Buffer.from('development-identity-provider key check');
   const dsaEncoding = alg === 'ES256' ? 'ieee-p1363' : undefined;
-  const signature = sign('sha256', probe, { key: privateKey, dsaEncoding });
-  if (!verify('sha256', probe, { key: publicKey, dsaEncoding }, signature)) throw new Error(`key ${kid}: private and public parts do not match`);
+  const signature = sign(kind.digest, probe, { key: privateKey, dsaEncoding });
+  if (!verify(kind.digest, probe, { key: publicKey, dsaEncoding }, signature)) throw new Error(`key ${kid}: private and public parts do not match`);
   const metadata = { kid, alg, use: 'sig' };
   const createdAt = new Date(stored.createdAt);
   return {

@@ -142,7 +142,8 @@ describe('DevelopmentIdentityProvider stateFile', () => {
 
     const saved = JSON.parse(readFileSync(stateFile, 'utf8')) as Json;
     expect(saved['keys']['signingKid']).toBe(idp.signingKid);
-    expect(saved['keys']['all'].map((key: Json) => key['privateJwk']['d'])).toEqual([expect.any(String), expect.any(String)]);
+    expect(saved['keys']['all'].map((key: Json) => key['alg'])).toEqual(['RS256', 'ES256', 'EdDSA']);
+    expect(saved['keys']['all'].map((key: Json) => key['privateJwk']['d'])).toEqual([expect.any(String), expect.any(String), expect.any(String)]);
     expect(Object.keys(saved['models']['Client']).sort()).toEqual(['dev-service-account', 'jobs-runner', 'web-app']);
     for (const key of await jwks(idp)) expect(key).not.toHaveProperty('d');
   });
@@ -150,7 +151,7 @@ describe('DevelopmentIdentityProvider stateFile', () => {
   it('persists key rotation and retirement', async () => {
     const stateFile = stateFileOf(join(dir, 'rotation'));
     const first = await start(stateFile);
-    const [oldKid, esKid] = await kids(first);
+    const [oldKid, esKid, edKid] = await kids(first);
     const oldToken = await first.serviceAccountToken();
     const newKid = await first.rotateKeys();
     const rotatedToken = await first.serviceAccountToken();
@@ -158,7 +159,7 @@ describe('DevelopmentIdentityProvider stateFile', () => {
 
     const second = await start(stateFile);
     expect(second.signingKid).toBe(newKid);
-    expect((await kids(second)).sort()).toEqual([oldKid, esKid, newKid].sort());
+    expect((await kids(second)).sort()).toEqual([oldKid, esKid, edKid, newKid].sort());
     expect(decodeProtectedHeader(await second.serviceAccountToken()).kid).toBe(newKid);
     await expect(verifyAt(second, oldToken, first.issuer)).resolves.toBeDefined();
     second.retireKey(oldKid!);
@@ -166,7 +167,9 @@ describe('DevelopmentIdentityProvider stateFile', () => {
 
     const third = await start(stateFile);
     expect(third.signingKid).toBe(newKid);
-    expect((await kids(third)).sort()).toEqual([esKid, newKid].sort());
+    expect((await kids(third)).sort()).toEqual([esKid, edKid, newKid].sort());
+    // The EdDSA key survives restarts too: a token it signs verifies against the restored JWKS.
+    await expect(verifyAt(third, await third.mintToken({ alg: 'EdDSA' }), third.issuer)).resolves.toBeDefined();
     await expect(verifyAt(third, oldToken, first.issuer)).rejects.toThrow();
     await expect(verifyAt(third, rotatedToken, first.issuer)).resolves.toBeDefined();
     // Retired keys stay available for signing test tokens.

@@ -16,13 +16,16 @@ describe('usableJwks', () => {
       { kty: 'oct', k: 'c2VjcmV0', kid: 'hmac' },
       jwk(ec('secp256k1'), { kid: 'k1' }),
       jwk(ec('prime256v1'), { kid: 'p256' }),
+      jwk(generateKeyPairSync('ed25519').publicKey, { kid: 'ed25519' }),
+      jwk(generateKeyPairSync('ed448').publicKey, { kid: 'ed448' }),
+      jwk(generateKeyPairSync('x25519').publicKey, { kid: 'x25519' }),
       jwk(rsa(), { kid: 'dup' }),
       jwk(rsa(), { kid: 'dup' }),
       { ...generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' }), kid: 'private' },
       'junk',
       null,
     ];
-    expect(usableJwks(keys).map((k) => k.kid)).toEqual(['good', 'p256']);
+    expect(usableJwks(keys).map((k) => k.kid)).toEqual(['good', 'p256', 'ed25519', 'ed448']);
     expect(usableJwks({ keys: [] })).toEqual([]);
   });
 });
@@ -37,6 +40,12 @@ describe('keyFitsAlgorithm', () => {
     expect(keyFitsAlgorithm({ key: ec('prime256v1') }, 'ES256')).toBe(true);
     expect(keyFitsAlgorithm({ key: ec('secp384r1') }, 'ES256')).toBe(false);
     expect(keyFitsAlgorithm({ key: ec('secp384r1') }, 'ES384')).toBe(true);
+    const ed = { key: generateKeyPairSync('ed25519').publicKey };
+    expect(keyFitsAlgorithm(ed, 'EdDSA')).toBe(true);
+    expect(keyFitsAlgorithm({ key: generateKeyPairSync('ed448').publicKey }, 'EdDSA')).toBe(true);
+    expect(keyFitsAlgorithm(ed, 'ES256')).toBe(false);
+    expect(keyFitsAlgorithm(r, 'EdDSA')).toBe(false);
+    expect(keyFitsAlgorithm({ key: generateKeyPairSync('x25519').publicKey }, 'EdDSA')).toBe(false);
   });
 });
 
@@ -51,8 +60,10 @@ describe('toVerificationKeys', () => {
     const parsedPadded = createPublicKey({ key: padded as never, format: 'jwk' });
     const eOne = createPublicKey({ key: { ...jwk(rsa()), e: 'AQ' } as never, format: 'jwk' });
     const good = rsa();
-    const keys = toVerificationKeys([entry('padded', parsedPadded), entry('e1', eOne), entry('good', good), { kid: 'junk', getPublicKey: () => 'not a key' }]);
-    expect(keys.map((k) => k.kid)).toEqual(['good']);
+    const ed = generateKeyPairSync('ed25519').publicKey;
+    const x = generateKeyPairSync('x25519').publicKey;
+    const keys = toVerificationKeys([entry('padded', parsedPadded), entry('e1', eOne), entry('good', good), entry('ed', ed), entry('x', x), { kid: 'junk', getPublicKey: () => 'not a key' }]);
+    expect(keys.map((k) => k.kid)).toEqual(['good', 'ed']);
   });
 
   it('never treats a prototype name as a curve', () => {

@@ -12,10 +12,14 @@ type Jwk = Record<string, unknown>;
 
 const CURVES: Record<string, string> = { 'P-256': 'ES256', 'P-384': 'ES384', 'P-521': 'ES512' };
 const EC_ALG_BY_NODE_CURVE: Record<string, string> = { prime256v1: 'ES256', secp384r1: 'ES384', secp521r1: 'ES512' };
+/** RFC 8037: EdDSA keys are OKP with one of these curves (X25519 and X448 are for key agreement). */
+const EDDSA_CURVES = new Set(['Ed25519', 'Ed448']);
+const EDDSA_NODE_TYPES = new Set(['ed25519', 'ed448']);
 
 /**
  * Drops JWKS entries that must never verify an access token: encryption keys, keys whose
- * key_ops exclude verify, symmetric or private keys, RSA under 2048 bits, unknown curves, and
+ * key_ops exclude verify, symmetric or private keys, RSA under 2048 bits, unknown curves (OKP
+ * keys only as Ed25519 or Ed448), and
  * every entry of a duplicated kid (which one was meant is unknowable).
  */
 export function usableJwks(keys: unknown): Jwk[] {
@@ -29,6 +33,7 @@ export function usableJwks(keys: unknown): Jwk[] {
     if (k.d !== undefined || k.k !== undefined) return false;
     if (k.kty === 'RSA') return typeof k.n === 'string' && Buffer.from(k.n, 'base64url').length * 8 >= 2048 - 8;
     if (k.kty === 'EC') return typeof k.crv === 'string' && Object.hasOwn(CURVES, k.crv);
+    if (k.kty === 'OKP') return typeof k.crv === 'string' && EDDSA_CURVES.has(k.crv);
     return false;
   });
   const seen = new Map<string, number>();
@@ -40,6 +45,7 @@ export function usableJwks(keys: unknown): Jwk[] {
 export function keyFitsAlgorithm(key: VerificationKey, alg: JwtAlgorithm): boolean {
   if (key.alg !== undefined && key.alg !== alg) return false;
   const type = key.key.asymmetricKeyType;
+  if (alg === 'EdDSA') return type !== undefined && EDDSA_NODE_TYPES.has(type);
   if (alg.startsWith('RS') || alg.startsWith('PS')) return type === 'rsa' || (type === 'rsa-pss' && alg.startsWith('PS'));
   const curve = key.key.asymmetricKeyDetails?.namedCurve ?? '';
   return type === 'ec' && Object.hasOwn(EC_ALG_BY_NODE_CURVE, curve) && EC_ALG_BY_NODE_CURVE[curve] === alg;
@@ -60,6 +66,7 @@ function strongEnough(key: KeyObject): boolean {
     const e = details?.publicExponent ?? 0n;
     return (details?.modulusLength ?? 0) >= MIN_RSA_BITS && e >= 3n && e % 2n === 1n;
   }
+  if (type !== undefined && EDDSA_NODE_TYPES.has(type)) return true;
   return type === 'ec' && Object.hasOwn(EC_ALG_BY_NODE_CURVE, key.asymmetricKeyDetails?.namedCurve ?? '');
 }
 

@@ -13,10 +13,15 @@ import { keyFitsAlgorithm, toVerificationKeys, usableJwks, type VerificationKey 
 
 type Jwk = Record<string, unknown>;
 
-/** Parses JWKs into KeyObjects the way jwks-rsa does (RSA and EC, x5c or n/e, skipping what does not parse). */
-async function verificationKeys(jwksUri: string, load: () => Promise<Jwk[]>): Promise<VerificationKey[]> {
+/**
+ * Parses JWKs into KeyObjects the way jwks-rsa does (RSA, EC and OKP, x5c or n/e, skipping what
+ * does not parse), keeping the keys that can verify one of the allowed algorithms: an Ed25519
+ * key is of no use to an API that does not accept EdDSA, and is not counted as one of its keys.
+ */
+async function verificationKeys(jwksUri: string, algorithms: readonly JwtAlgorithm[], load: () => Promise<Jwk[]>): Promise<VerificationKey[]> {
   const client = new JwksClient({ jwksUri, cache: false, fetcher: async () => ({ keys: await load() }) });
-  return toVerificationKeys(await client.getSigningKeys());
+  const keys = toVerificationKeys(await client.getSigningKeys());
+  return keys.filter((key) => algorithms.some((alg) => keyFitsAlgorithm(key, alg)));
 }
 
 /**
@@ -47,10 +52,12 @@ export class JwksService implements OnModuleDestroy {
     private readonly status: IdentityStatus,
     private readonly metrics: IdentityMetrics,
   ) {
-    // A new jwksUrl means a new key set; metadata coming back after an outage means the keys may come back too.
-    metadata.onChange((next, previous) => {
+    // A new jwksUrl means a new key set; metadata coming back after an outage means the keys may
+    // come back too; a forced metadata refresh() refetches the keys as well.
+    metadata.onChange((next, previous, change) => {
       if (!this.warmed) return; // warm() fetches at boot
-      if (previous?.jwksUrl !== next.jwksUrl || this.failures > 0 || this.all.length === 0) void this.refresh('scheduled').catch(() => undefined);
+      if (change.forced) void this.refresh('forced').catch(() => undefined);
+      else if (previous?.jwksUrl !== next.jwksUrl || this.failures > 0 || this.all.length === 0) void this.refresh('scheduled').catch(() => undefined);
     });
   }
 
@@ -129,12 +136,15 @@ export class JwksService implements OnModuleDestroy {
       jwksUrl = this.metadata.get().jwksUrl;
       const policy = this.metadata.policy();
       let rawKeys: Jwk[] = [];
-      const keys = await verificationKeys(jwksUrl, async () => {
+      const keys = await verificationKeys(jwksUrl, this.options.algorithms, async () => {
         const response = await safeFetch(jwksUrl!, {}, policy, 'JWKS');
         if (response.status !== 200) throw new Error(`JWKS request to ${jwksUrl} answered HTTP ${response.status}`);
         return (rawKeys = usableJwks(response.json<{ keys?: unknown }>().keys));
       });
-      if (keys.length === 0) throw new Error('the JWKS has no usable signing keys');
+      if (keys.length === 0) {
+        const allowed = this.options.algorithms.join(', ');
+        throw new Error(`the JWKS has no signing key for the allowed algorithms (${allowed}); if the provider signs with another one, add it to the "algorithms" option`);
+      }
       this.install(keys, fetchedAt);
       this.failures = 0;
       this.metrics.jwksRefresh(trigger, 'success');
@@ -190,7 +200,7 @@ export class JwksService implements OnModuleDestroy {
         this.logger.warn('Persisted JWKS is older than maxStale allows; not serving it');
         return false;
       }
-      const keys = await verificationKeys(persisted.jwksUrl, async () => usableJwks(persisted.keys));
+      const keys = await verificationKeys(persisted.jwksUrl, this.options.algorithms, async () => usableJwks(persisted.keys));
       if (keys.length === 0) return false;
       this.install(keys, persisted.fetchedAt);
       this.status.recordJwksFailure(`JWKS: serving the persisted copy from ${persisted.fetchedAt.toISOString()} while the provider is unreachable`);

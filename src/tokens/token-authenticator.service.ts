@@ -38,7 +38,7 @@ type StrategyAttempt = IdentityStrategy & {
  * adapters and anything else that needs "who is this" call this one service.
  *
  * A cache hit is the hot path: no promise, no allocation beyond the cache key, no labelled metric
- * lookup (see identify()). A miss runs the Passport strategy (passport-jwt, jsonwebtoken) once.
+ * lookup (see identify()). A miss runs the Passport strategy (IdentityStrategy) once.
  */
 @Injectable()
 export class TokenAuthenticator {
@@ -60,7 +60,12 @@ export class TokenAuthenticator {
     if (options.tokenCache) {
       const cache = (this.cache = new VerifiedTokenCache(options.tokenCache));
       jwks.onKeysRemoved((kids) => cache.dropKeys(kids));
-      metadata.onChange(() => cache.clear());
+      // A verification stays true while its key stays published (onKeysRemoved drops the rest) and
+      // the issuer cannot change; so the background refresh keeps the cache, while a forced
+      // refresh() or a new jwksUrl (a new key set) drops it.
+      metadata.onChange((next, previous, change) => {
+        if (change.forced || previous?.jwksUrl !== next.jwksUrl) cache.clear();
+      });
     }
   }
 
@@ -180,7 +185,7 @@ export class TokenAuthenticator {
  * the length limit), or undefined for anything else, which then goes through extractBearerToken.
  * For this form extractBearerToken returns the same token whenever the token passes its b64token
  * check, and every cached token does: it verified, so it is three canonical base64url segments
- * (readJwsHeader). A cache hit can therefore skip that scan of the whole token; a miss does not.
+ * (readCompactJws). A cache hit can therefore skip that scan of the whole token; a miss does not.
  */
 function plainBearerToken(request: AnyRequest, maxLength: number): string | undefined {
   const header = request.headers.authorization;

@@ -1,11 +1,20 @@
 import { InvalidTokenError } from '../errors/invalid-token.error.js';
 import type { JwtAlgorithm } from '../identity-options.js';
-import { nonAccessTokenMarker } from '../identity/jwt-claims.js';
+import { nonAccessTokenMarker, type JwtClaims } from '../identity/jwt-claims.js';
 
 export interface JwsHeader {
   readonly alg: JwtAlgorithm;
   readonly kid?: string;
   readonly typ?: string;
+}
+
+/** A compact JWS read once: the vetted header, the (not yet trusted) claims, and what the signature covers. */
+export interface CompactJws {
+  readonly header: JwsHeader;
+  readonly claims: JwtClaims;
+  /** `BASE64URL(header) || '.' || BASE64URL(payload)`, the bytes the signature is over (RFC 7515 §5.2). */
+  readonly signingInput: string;
+  readonly signature: Buffer;
 }
 
 const BASE64URL = /^[A-Za-z0-9_-]+$/;
@@ -36,7 +45,7 @@ function isCanonicalBase64url(segment: string): boolean {
  * already be known to parse as an object. JSON.parse keeps the last of duplicated names (also
  * when one is spelled with escapes), so fewer parsed keys than spelled members means a
  * duplicate. RFC 7515 §4 and RFC 7519 §4 let us refuse those, which we do, so that no parser
- * anywhere (ours, jsonwebtoken's, a proxy's) can read a different `alg`, `kid` or `aud`.
+ * anywhere (ours, a gateway's, a logging pipeline's) can read a different `alg`, `kid` or `aud`.
  */
 function topLevelMemberCount(json: string): number {
   let count = 0;
@@ -49,9 +58,7 @@ function topLevelMemberCount(json: string): number {
         count++;
         expectName = false;
       }
-      let end = i + 1;
-      while (json.charCodeAt(end) !== 0x22) end += json.charCodeAt(end) === 0x5c ? 2 : 1;
-      i = end;
+      i = closingQuote(json, i);
     } else if (c === 0x7b || c === 0x5b) {
       depth++;
       expectName = c === 0x7b && depth === 1;
@@ -62,6 +69,18 @@ function topLevelMemberCount(json: string): number {
     }
   }
   return count;
+}
+
+/** Index of the quote that closes the JSON string opened at `open` (one not escaped by an odd run of backslashes). */
+function closingQuote(json: string, open: number): number {
+  let end = json.indexOf('"', open + 1);
+  while (end !== -1) {
+    let backslashes = 0;
+    while (json.charCodeAt(end - 1 - backslashes) === 0x5c) backslashes++;
+    if (backslashes % 2 === 0) return end;
+    end = json.indexOf('"', end + 1);
+  }
+  return json.length;
 }
 
 /** Decodes one segment as a JSON object with unique top-level names; anything else is malformed. */
@@ -80,7 +99,7 @@ function decodeJsonObject(segment: string): Record<string, unknown> {
 }
 
 /**
- * Reads and vets a compact JWS before any key is looked up:
+ * Reads and vets a compact JWS before any key is looked up, decoding each segment exactly once:
  *
  * - exactly three canonical base64url segments, none empty (a JWE's five, JSON serialization,
  *   padding, standard base64 and unsigned tokens are refused);
@@ -92,10 +111,10 @@ function decodeJsonObject(segment: string): Record<string, unknown> {
  *   `requireAtJwt`);
  * - a claims set that is not shaped like an ID token or a logout token (see nonAccessTokenMarker).
  *
- * jsonwebtoken parses the same two segments again with JSON.parse; since duplicates and invalid
- * UTF-8 are refused here, both read exactly the same header and claims.
+ * The claims come back unverified: nothing may trust them before the signature check
+ * (jws-signature.ts) and the registered-claims check (access-token-claims.ts) pass.
  */
-export function readJwsHeader(token: string, algorithms: readonly JwtAlgorithm[], requireAtJwt: boolean): JwsHeader {
+export function readCompactJws(token: string, algorithms: readonly JwtAlgorithm[], requireAtJwt: boolean): CompactJws {
   const first = token.indexOf('.');
   const second = first === -1 ? -1 : token.indexOf('.', first + 1);
   if (first <= 0 || second === -1 || token.indexOf('.', second + 1) !== -1 || second === token.length - 1) {
@@ -103,7 +122,8 @@ export function readJwsHeader(token: string, algorithms: readonly JwtAlgorithm[]
   }
   const encodedHeader = token.slice(0, first);
   const encodedPayload = token.slice(first + 1, second);
-  if (!isCanonicalBase64url(encodedHeader) || !isCanonicalBase64url(encodedPayload) || !isCanonicalBase64url(token.slice(second + 1))) {
+  const encodedSignature = token.slice(second + 1);
+  if (!isCanonicalBase64url(encodedHeader) || !isCanonicalBase64url(encodedPayload) || !isCanonicalBase64url(encodedSignature)) {
     throw new InvalidTokenError('malformed');
   }
   const h = decodeJsonObject(encodedHeader);
@@ -127,5 +147,10 @@ export function readJwsHeader(token: string, algorithms: readonly JwtAlgorithm[]
   }
   const claims = decodeJsonObject(encodedPayload);
   if (nonAccessTokenMarker(claims, typedAsAccessToken) !== undefined) throw new InvalidTokenError('type');
-  return { alg: h.alg as JwtAlgorithm, kid: h.kid as string | undefined, typ: typ as string | undefined };
+  return {
+    header: { alg: h.alg as JwtAlgorithm, kid: h.kid as string | undefined, typ: typ as string | undefined },
+    claims,
+    signingInput: token.slice(0, second),
+    signature: Buffer.from(encodedSignature, 'base64url'),
+  };
 }

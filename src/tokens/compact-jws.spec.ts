@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidTokenError } from '../errors/invalid-token.error.js';
-import { readJwsHeader } from './jws-header.js';
+import { readCompactJws } from './compact-jws.js';
+
+const readJwsHeader = (...args: Parameters<typeof readCompactJws>) => readCompactJws(...args).header;
 
 const b64 = (value: unknown) => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url');
 const token = (header: unknown, payload: unknown = { sub: 'x' }, signature = 'c2ln') => `${b64(header)}.${b64(payload)}.${signature}`;
@@ -15,7 +17,7 @@ function reasonOf(fn: () => unknown): string | undefined {
   return undefined;
 }
 
-describe('readJwsHeader', () => {
+describe('readCompactJws', () => {
   const algs = ['RS256', 'ES256'] as const;
 
   it('accepts JWT and at+jwt typed RS256 headers', () => {
@@ -87,6 +89,9 @@ describe('readJwsHeader', () => {
     expect(reasonOf(() => readJwsHeader(raw('{"alg":"RS256","alg":"none"}', '{"sub":"x"}'), algs, false))).toBe('malformed');
     expect(reasonOf(() => readJwsHeader(raw('{"alg":"RS256","\\u0061lg":"HS256"}', '{"sub":"x"}'), algs, false))).toBe('malformed');
     expect(reasonOf(() => readJwsHeader(raw('{"alg":"RS256"}', '{"aud":"a","aud":"b"}'), algs, false))).toBe('malformed');
+    // A duplicate right after a string that ends in an escaped backslash, or holds an escaped quote.
+    expect(reasonOf(() => readJwsHeader(raw('{"alg":"RS256"}', '{"s":"a\\\\","s":"b"}'), algs, false))).toBe('malformed');
+    expect(reasonOf(() => readJwsHeader(raw('{"alg":"RS256"}', '{"s":"a\\"","s":"b"}'), algs, false))).toBe('malformed');
     // Nested objects may repeat names of the top level; strings may contain quotes and braces.
     expect(readJwsHeader(raw('{"alg":"RS256","x":{"alg":1,"k":"\\"}{,"}}', '{"user":{"sub":1},"sub":"x","s":"a\\\\"}'), algs, false).alg).toBe('RS256');
   });
