@@ -76,9 +76,11 @@ export class TokenAuthenticator {
   }
 
   /**
-   * Like authenticate(), but a verified-token cache hit comes back as the Identity itself, at once
-   * (no promise, no microtask); anything else as a promise. A malformed Authorization header
-   * throws synchronously, as authenticate() does. What the guards call.
+   * Like authenticate(), but an accepted token comes back as the Identity itself, at once (no
+   * promise, no microtask), whenever no JWKS fetch was needed: a verified-token cache hit, or a
+   * full verification with a known key. A refusal, or a verification waiting for the JWKS, comes
+   * back as a promise. A malformed Authorization header throws synchronously, as authenticate()
+   * does. What the guards call.
    */
   identify(request: AnyRequest): Identity | Promise<Identity> {
     const cache = this.cache;
@@ -136,28 +138,54 @@ export class TokenAuthenticator {
     return cached;
   }
 
-  private async verifyFully(token: string, cacheKey: string, request: AnyRequest): Promise<Identity> {
+  /**
+   * A full verification by the Passport strategy. When the key is at hand (the usual case) the
+   * strategy settles at once and so does this: the Identity comes back synchronously, with no
+   * promise or microtask. Refusals always come back as a rejected promise.
+   */
+  private verifyFully(token: string, cacheKey: string, request: AnyRequest): Identity | Promise<Identity> {
     const started = performance.now();
     const scratch: TokenScratch = { token, kid: undefined };
     tokenScratch.set(request, scratch);
+    let outcome: Identity | Promise<Identity>;
     try {
-      const identity = await this.runStrategy(request);
-      this.metrics.acceptedVerified((performance.now() - started) / 1000);
-      // An entry lives exactly as long as the token would still verify: exp plus the clock tolerance.
-      // Once the cache is full, a token is kept on its second verification (see offer()).
-      this.cache?.offer(cacheKey, identity, scratch.kid, (identity.claims.exp as number) * 1000 + this.clockToleranceMs, token.length);
-      return identity;
+      outcome = this.runStrategy(request);
     } catch (failure) {
-      const error = toIdentityError(failure);
-      const reason = 'reason' in error ? String(error.reason) : error instanceof IdentityUnavailableError ? 'unavailable' : 'error';
-      this.metrics.verification(error instanceof IdentityUnavailableError ? 'unavailable' : 'rejected', reason, (performance.now() - started) / 1000);
-      if (!(failure instanceof Error) || error.description === 'The access token is malformed') {
-        this.logger.debug(`Token refused: ${reason}`);
-      }
-      throw error;
-    } finally {
       tokenScratch.delete(request);
+      return Promise.reject(this.refused(failure, started));
     }
+    if (!(outcome instanceof Promise)) {
+      tokenScratch.delete(request);
+      return this.accepted(outcome, scratch, cacheKey, started);
+    }
+    return outcome.then(
+      (identity) => {
+        tokenScratch.delete(request);
+        return this.accepted(identity, scratch, cacheKey, started);
+      },
+      (failure: unknown) => {
+        tokenScratch.delete(request);
+        throw this.refused(failure, started);
+      },
+    );
+  }
+
+  private accepted(identity: Identity, scratch: TokenScratch, cacheKey: string, started: number): Identity {
+    this.metrics.acceptedVerified((performance.now() - started) / 1000);
+    // An entry lives exactly as long as the token would still verify: exp plus the clock tolerance.
+    // Once the cache is full, a token is kept on its second verification (see offer()).
+    this.cache?.offer(cacheKey, identity, scratch.kid, (identity.claims.exp as number) * 1000 + this.clockToleranceMs, scratch.token.length);
+    return identity;
+  }
+
+  private refused(failure: unknown, started: number): Error {
+    const error = toIdentityError(failure);
+    const reason = 'reason' in error ? String(error.reason) : error instanceof IdentityUnavailableError ? 'unavailable' : 'error';
+    this.metrics.verification(error instanceof IdentityUnavailableError ? 'unavailable' : 'rejected', reason, (performance.now() - started) / 1000);
+    if (!(failure instanceof Error) || error.description === 'The access token is malformed') {
+      this.logger.debug(`Token refused: ${reason}`);
+    }
+    return error;
   }
 
   /**
@@ -165,18 +193,27 @@ export class TokenAuthenticator {
    * callback) does for a single strategy: a fresh object inheriting from the strategy gets the
    * success/fail/error/pass/redirect actions, then strategy.authenticate(request) runs. What the
    * middleware adds besides (req.login and friends, session handling) is not used without a session.
+   * An attempt that settles during authenticate() is answered at once (the Identity, or a throw);
+   * one that settles later (a JWKS refetch for an unknown kid) through a promise.
    */
-  private runStrategy(request: AnyRequest): Promise<Identity> {
-    return new Promise<Identity>((resolve, reject) => {
-      const attempt = Object.create(this.strategy) as StrategyAttempt;
-      attempt.success = resolve;
-      // passport: fail(status) has no challenge; the callback then gets (null, false, undefined).
-      attempt.fail = (challenge) => reject(typeof challenge === 'number' ? undefined : challenge);
-      attempt.error = reject;
-      attempt.pass = () => reject(undefined);
-      attempt.redirect = () => reject(undefined);
-      attempt.authenticate(request, AUTHENTICATE_OPTIONS);
-    });
+  private runStrategy(request: AnyRequest): Identity | Promise<Identity> {
+    let settled: { identity: Identity } | { failure: unknown } | undefined;
+    let later: { resolve(identity: Identity): void; reject(failure: unknown): void } | undefined;
+    const succeed = (identity: Identity) => (later ? later.resolve(identity) : (settled = { identity }));
+    const refuse = (failure: unknown) => (later ? later.reject(failure) : (settled = { failure }));
+    const attempt = Object.create(this.strategy) as StrategyAttempt;
+    attempt.success = succeed;
+    // passport: fail(status) has no challenge; the callback then gets (null, false, undefined).
+    attempt.fail = (challenge) => refuse(typeof challenge === 'number' ? undefined : challenge);
+    attempt.error = refuse;
+    attempt.pass = () => refuse(undefined);
+    attempt.redirect = () => refuse(undefined);
+    attempt.authenticate(request, AUTHENTICATE_OPTIONS);
+    if (settled !== undefined) {
+      if ('failure' in settled) throw settled.failure;
+      return settled.identity;
+    }
+    return new Promise<Identity>((resolve, reject) => (later = { resolve, reject }));
   }
 }
 
