@@ -1,6 +1,7 @@
 import { InvalidTokenError } from '../errors/invalid-token.error.js';
 import type { JwtAlgorithm } from '../identity-options.js';
 import { nonAccessTokenMarker, type JwtClaims } from '../identity/jwt-claims.js';
+import { scratchBytes } from './scratch-bytes.js';
 
 export interface JwsHeader {
   readonly alg: JwtAlgorithm;
@@ -88,7 +89,7 @@ function decodeJsonObject(segment: string): Record<string, unknown> {
   let text: string;
   let value: unknown;
   try {
-    text = UTF8.decode(Buffer.from(segment, 'base64url'));
+    text = UTF8.decode(scratchBytes(segment, 'base64url'));
     value = JSON.parse(text);
   } catch {
     throw new InvalidTokenError('malformed');

@@ -1,5 +1,6 @@
 import { constants, verify, type KeyObject, type VerifyKeyObjectInput } from 'node:crypto';
 import type { JwtAlgorithm } from '../identity-options.js';
+import { scratchBytes } from './scratch-bytes.js';
 
 /**
  * How node:crypto verifies each JWS algorithm (RFC 7518 §3): the digest, and for RSA-PSS and
@@ -48,7 +49,7 @@ export function verifyJwsSignature(alg: JwtAlgorithm, key: KeyObject, signingInp
   if (scheme === undefined || (scheme.length !== undefined && signature.length !== scheme.length)) return false;
   try {
     // The signing input is base64url text (checked by readCompactJws), so latin1 gives its exact octets.
-    const data = Buffer.from(signingInput, 'latin1');
+    const data = scratchBytes(signingInput, 'latin1');
     return verify(scheme.digest, data, scheme.options === undefined ? key : { key, ...scheme.options }, signature);
   } catch {
     return false;
