@@ -112,6 +112,18 @@ describe.each(PLATFORMS)('booting without the provider on %s', (platform: Platfo
     await expect(bootWithStore(new MemoryCredentialStore(), {})).rejects.toThrow(`Identity metadata unavailable: tried ${idp.issuer}${DEVELOPMENT_IDENTITY_ROUTES.s3dbDocument}`);
   });
 
+  it('refuses to boot when the JWKS has no key for the allowed algorithms, naming the option; with require: false it is down', async () => {
+    // The provider publishes RS256, ES256 and Ed25519 keys; an API allowing only ES384 can use none.
+    await expect(bootWithStore(new MemoryCredentialStore(), { algorithms: ['ES384'] })).rejects.toThrow(
+      'the JWKS has no signing key for the allowed algorithms (ES384); if the provider signs with another one, add it to the "algorithms" option',
+    );
+    const http = await bootWithStore(new MemoryCredentialStore(), { algorithms: ['ES384'], require: false });
+    const health = await http.get('/health');
+    expect(identityHealth(health)).toMatchObject({ lastError: expect.stringContaining('add it to the "algorithms" option') });
+    // No usable key: the API cannot verify anything, which is its own fault, not the caller's.
+    expect((await me(http, await idp.mintToken({ alg: 'ES256' }))).status).toBe(503);
+  });
+
   it('restarts from the persisted copy during an outage, within maxStale; requireFreshMetadata refuses it', async () => {
     const store = new MemoryCredentialStore();
     const options = { cacheTtl: 2, maxStale: 1 };
