@@ -67,6 +67,12 @@ describe('TokenAuthenticator.identify', () => {
     expect(uncached.identify(requestWith(await idp.serviceAccountToken()))).toBeInstanceOf(Identity);
   });
 
+  it('holds raw tokens given to verify() to the same length limit as the header', async () => {
+    const huge = `${'a'.repeat(9000)}.${'b'.repeat(9000)}.c`;
+    await expect(uncached.verify(huge)).rejects.toMatchObject({ reason: 'too_large' });
+    expect(await uncached.verify(await idp.mintToken())).toBeInstanceOf(Identity);
+  });
+
   it('throws synchronously for a malformed Authorization header (400), before any verification', () => {
     expect(() => uncached.identify({ headers: { authorization: 'Bearer a b' } })).toThrow(InvalidRequestError);
   });

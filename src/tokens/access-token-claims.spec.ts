@@ -24,13 +24,15 @@ describe('checkAccessTokenClaims', () => {
     expect(reasonOf({ ...valid, nbf: undefined, iat: undefined })).toBeUndefined();
   });
 
-  it('requires a numeric exp and refuses from the second floor(now) reaches exp + tolerance', () => {
+  it('requires a numeric exp and refuses from the moment now reaches exp + tolerance, fractions included', () => {
     expect(reasonOf({ ...valid, exp: undefined })).toBe('claims');
     expect(reasonOf({ ...valid, exp: String(now + 300) })).toBe('claims');
     expect(reasonOf({ ...valid, exp: Number.NaN })).toBe('claims');
     expect(reasonOf({ ...valid, exp: now - 5 }, NOW - 1)).toBeUndefined(); // within the tolerance
     expect(reasonOf({ ...valid, exp: now - 5 })).toBe('expired');
     expect(reasonOf({ ...valid, exp: now - 4 }, NOW + 999)).toBeUndefined();
+    expect(reasonOf({ ...valid, exp: now - 4.5 }, NOW + 499)).toBeUndefined();
+    expect(reasonOf({ ...valid, exp: now - 4.5 }, NOW + 500)).toBe('expired');
     expect(reasonOf({ ...valid, exp: now + 11 * 365 * 24 * 3600 })).toBe('claims'); // ten-year tokens
   });
 
@@ -50,6 +52,9 @@ describe('checkAccessTokenClaims', () => {
     expect(reasonOf({ ...valid, aud: [] })).toBe('audience');
     expect(reasonOf({ ...valid, aud: [['https://api.example.com']] })).toBe('audience');
     expect(reasonOf({ ...valid, aud: { 0: 'https://api.example.com' } })).toBe('audience');
+    // RFC 7519 §4.1.3: an array of strings; anything else in it spoils the whole claim.
+    expect(reasonOf({ ...valid, aud: ['https://api.example.com', 5] })).toBe('audience');
+    expect(reasonOf({ ...valid, aud: ['https://api.example.com', null] })).toBe('audience');
   });
 
   it('matches iss exactly: no trailing slash, no case folding, no missing issuer', () => {

@@ -19,15 +19,15 @@ const isNumber = (value: unknown): value is number => typeof value === 'number' 
  * InvalidTokenError with the first reason found. `nowMs` is the current time in milliseconds.
  *
  * - `nbf`, when present, a number no later than now plus the tolerance;
- * - `exp` required, a number, and now earlier than exp plus the tolerance (a token is refused
- *   from the second floor(now) reaches exp + tolerance, so the verified-token cache can keep an
- *   entry exactly until then), and no more than ten years away;
- * - `aud` a string or an array of strings containing one of the configured audiences;
+ * - `exp` required, a number, and now earlier than exp plus the tolerance (refused from the
+ *   millisecond now reaches exp + tolerance, which is when the verified-token cache drops the
+ *   entry too), and no more than ten years away;
+ * - `aud` a string, or an array of strings only, containing one of the configured audiences;
  * - `iss` exactly the configured issuer (no normalisation: a trailing slash is another issuer);
  * - `iat`, when present, a number not in the future beyond the tolerance.
  */
 export function checkAccessTokenClaims(claims: JwtClaims, policy: AccessTokenClaimsPolicy, nowMs: number): void {
-  const now = Math.floor(nowMs / 1000);
+  const now = nowMs / 1000;
   const tolerance = policy.clockTolerance;
   const { nbf, exp, aud, iss, iat } = claims;
   if (nbf !== undefined) {
@@ -41,11 +41,13 @@ export function checkAccessTokenClaims(claims: JwtClaims, policy: AccessTokenCla
   if (exp - now > MAX_LIFETIME_SECONDS) throw new InvalidTokenError('claims');
   if (iat !== undefined) {
     if (!isNumber(iat)) throw new InvalidTokenError('claims');
-    if (iat > nowMs / 1000 + tolerance) throw new InvalidTokenError('issued_in_future');
+    if (iat > now + tolerance) throw new InvalidTokenError('issued_in_future');
   }
 }
 
+/** RFC 7519 §4.1.3: a string, or an array of strings only, containing one of ours. */
 function hasAudience(aud: unknown, audiences: readonly string[]): boolean {
   if (typeof aud === 'string') return audiences.includes(aud);
-  return Array.isArray(aud) && aud.some((value) => typeof value === 'string' && audiences.includes(value));
+  if (!Array.isArray(aud) || !aud.every((value) => typeof value === 'string')) return false;
+  return aud.some((value: string) => audiences.includes(value));
 }

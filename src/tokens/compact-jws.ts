@@ -30,7 +30,9 @@ const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 /**
  * Canonical unpadded base64url (RFC 7515 §2): Node's decoder ignores the unused low bits of the
  * last character, so `...Q` and `...R` can decode to the same bytes. Without this check one
- * signature has up to 16 spellings that all verify (a mutated token would be accepted).
+ * signature has up to 16 spellings that all verify (a mutated token would be accepted). RSA
+ * signatures must also be exactly as long as the modulus (verifyJwsSignature); ECDSA's (r, n - s)
+ * remains a second valid signature by design of ECDSA (see SECURITY.md, "Token identity").
  */
 function isCanonicalBase64url(segment: string): boolean {
   if (!BASE64URL.test(segment)) return false;

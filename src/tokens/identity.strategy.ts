@@ -49,7 +49,9 @@ interface PassportActions {
  * 4. checkAccessTokenClaims: iss, aud, exp (required), nbf, iat with the clock tolerance;
  * 5. validate(): the Identity, by the configured claim mapping.
  *
- * Every failure is a Passport fail() carrying one of our InvalidTokenError reasons.
+ * Every failure is one Passport fail() carrying one of our errors (InvalidTokenError with its
+ * reason, MissingTokenError, or IdentityUnavailableError when the keys cannot be had); success()
+ * is called outside any try, so an exception in it never turns into a fail() as well.
  */
 @Injectable()
 export class IdentityStrategy extends PassportStrategy(Strategy, IDENTITY_STRATEGY) {
@@ -76,23 +78,28 @@ export class IdentityStrategy extends PassportStrategy(Strategy, IDENTITY_STRATE
    * own (`AuthGuard('identity-jwt')`), from the Authorization header.
    */
   override authenticate(this: this & PassportActions, request: RequestWithHeaders): void {
+    const scratch = tokenScratch.get(request);
+    let jws: CompactJws;
+    let key: VerificationKey | Promise<VerificationKey>;
     try {
-      const scratch = tokenScratch.get(request);
       const token = scratch?.token ?? extractBearerToken(request, this.options.maxTokenLength);
       if (token === undefined) return this.fail(new MissingTokenError());
-      const jws = readCompactJws(token, this.options.algorithms, this.options.requireAccessTokenType);
-      const key = this.jwks.getKey(jws.header.kid, jws.header.alg);
-      if (key instanceof Promise) {
-        key.then(
+      jws = readCompactJws(token, this.options.algorithms, this.options.requireAccessTokenType);
+      key = this.jwks.getKey(jws.header.kid, jws.header.alg);
+    } catch (error) {
+      return this.fail(error);
+    }
+    if (key instanceof Promise) {
+      key
+        .then(
           (found) => this.accept(request, jws, found, scratch),
           (error: unknown) => this.fail(error),
-        );
-      } else {
-        this.accept(request, jws, key, scratch);
-      }
-    } catch (error) {
-      this.fail(error);
+        )
+        // Passport's actions do not throw for our callers; should one ever, it is no unhandled rejection.
+        .catch(() => undefined);
+      return;
     }
+    this.accept(request, jws, key, scratch);
   }
 
   /** Turns the verified claims into an Identity, or refuses a token that names no one (or two kinds). */

@@ -46,6 +46,11 @@ describe('keyFitsAlgorithm', () => {
     expect(keyFitsAlgorithm(ed, 'ES256')).toBe(false);
     expect(keyFitsAlgorithm(r, 'EdDSA')).toBe(false);
     expect(keyFitsAlgorithm({ key: generateKeyPairSync('x25519').publicKey }, 'EdDSA')).toBe(false);
+    // RFC 9864 names on the JWK: Ed25519 fits EdDSA with an Ed25519 key only.
+    expect(keyFitsAlgorithm({ ...ed, alg: 'Ed25519' }, 'EdDSA')).toBe(true);
+    expect(keyFitsAlgorithm({ ...ed, alg: 'Ed448' }, 'EdDSA')).toBe(false);
+    expect(keyFitsAlgorithm({ ...ed, alg: 'ES256' }, 'EdDSA')).toBe(false);
+    expect(keyFitsAlgorithm({ ...ed, alg: 'Ed25519' }, 'ES256')).toBe(false);
   });
 });
 

@@ -43,8 +43,10 @@ export function usableJwks(keys: unknown): Jwk[] {
 
 /** Whether key can verify alg (RFC 7518 §3): family, curve, and the JWK's own alg when stated. */
 export function keyFitsAlgorithm(key: VerificationKey, alg: JwtAlgorithm): boolean {
-  if (key.alg !== undefined && key.alg !== alg) return false;
   const type = key.key.asymmetricKeyType;
+  // RFC 9864's fully specified names (Ed25519, Ed448) on a JWK mean EdDSA with that curve.
+  if (alg === 'EdDSA' && key.alg !== undefined && key.alg !== 'EdDSA') return key.alg.toLowerCase() === type;
+  if (key.alg !== undefined && key.alg !== alg) return false;
   if (alg === 'EdDSA') return type !== undefined && EDDSA_NODE_TYPES.has(type);
   if (alg.startsWith('RS') || alg.startsWith('PS')) return type === 'rsa' || (type === 'rsa-pss' && alg.startsWith('PS'));
   const curve = key.key.asymmetricKeyDetails?.namedCurve ?? '';

@@ -17,8 +17,8 @@ const keysFor = (alg: JwtAlgorithm) => (alg === 'EdDSA' ? ed25519 : alg.startsWi
 const ALGS: JwtAlgorithm[] = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
 
 /** A token signed by jose (an independent JWS implementation), read back as the strategy reads it. */
-async function signed(alg: JwtAlgorithm, privateKey: KeyObject = keysFor(alg).privateKey) {
-  const payload = new TextEncoder().encode(JSON.stringify({ sub: 'x', exp: 2_000_000_000 }));
+async function signed(alg: JwtAlgorithm, privateKey: KeyObject = keysFor(alg).privateKey, serial = 0) {
+  const payload = new TextEncoder().encode(JSON.stringify({ sub: 'x', exp: 2_000_000_000, serial }));
   const token = await new CompactSign(payload).setProtectedHeader({ alg }).sign(privateKey);
   return readCompactJws(token, ALGS, false);
 }
@@ -54,6 +54,17 @@ describe('verifyJwsSignature', () => {
     }
     const right = sign('sha256', Buffer.from(jws.signingInput), { key: rsa.privateKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 });
     expect(verifyJwsSignature('PS256', rsa.publicKey, jws.signingInput, right)).toBe(true);
+  });
+
+  it('refuses an RSA signature one octet short, even when dropping its leading zero keeps it valid for OpenSSL (PSS)', async () => {
+    for (const alg of ['PS256', 'RS256'] as const) {
+      // About one signature in 256 starts with a zero octet.
+      let jws = await signed(alg);
+      for (let i = 1; jws.signature[0] !== 0 && i < 5000; i++) jws = await signed(alg, rsa.privateKey, i);
+      expect(jws.signature[0], 'a signature with a leading zero octet').toBe(0);
+      expect(verifyJwsSignature(alg, rsa.publicKey, jws.signingInput, jws.signature)).toBe(true);
+      expect(verifyJwsSignature(alg, rsa.publicKey, jws.signingInput, jws.signature.subarray(1)), alg).toBe(false);
+    }
   });
 
   it('reads ECDSA signatures as JWS writes them (r || s), never DER, and only at their exact length', async () => {

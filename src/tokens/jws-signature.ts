@@ -47,6 +47,11 @@ const SCHEMES: Readonly<Record<JwtAlgorithm, SignatureScheme>> = {
 export function verifyJwsSignature(alg: JwtAlgorithm, key: KeyObject, signingInput: string, signature: Buffer): boolean {
   const scheme = SCHEMES[alg];
   if (scheme === undefined || (scheme.length !== undefined && signature.length !== scheme.length)) return false;
+  // RFC 8017 §8.1.2, §8.2.2: an RSA signature is exactly as long as the modulus. OpenSSL refuses a
+  // short PKCS#1 v1.5 signature but accepts a PSS one without its leading zero octet: a second
+  // spelling of the same token.
+  const modulusBits = key.asymmetricKeyDetails?.modulusLength;
+  if (modulusBits !== undefined && signature.length !== Math.ceil(modulusBits / 8)) return false;
   try {
     // The signing input is base64url text (checked by readCompactJws), so latin1 gives its exact octets.
     const data = scratchBytes(signingInput, 'latin1');

@@ -1,6 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { performance } from 'node:perf_hooks';
 import { IdentityUnavailableError } from '../errors/identity-unavailable.error.js';
+import { InvalidTokenError } from '../errors/invalid-token.error.js';
 import { MissingTokenError } from '../errors/missing-token.error.js';
 import { IdentityStatus } from '../health/identity-status.js';
 import type { Identity } from '../identity/identity.js';
@@ -102,8 +103,9 @@ export class TokenAuthenticator {
     return this.verifyOrRecall(token, request);
   }
 
-  /** Verifies a raw access token (e.g. from a WebSocket handshake). */
+  /** Verifies a raw access token (e.g. from a WebSocket handshake), within the same length limit as the header. */
   async verify(token: string, request: AnyRequest = { headers: {} }): Promise<Identity> {
+    if (token.length > this.maxTokenLength) throw new InvalidTokenError('too_large');
     return this.verifyOrRecall(token, request);
   }
 

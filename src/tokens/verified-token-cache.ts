@@ -56,7 +56,7 @@ export class VerifiedTokenCache {
   get(key: string, now = Date.now()): Identity | undefined {
     const entry = this.lru.get(key);
     if (entry === undefined) return undefined;
-    // checkAccessTokenClaims refuses once floor(now / 1000) >= exp + tolerance, i.e. from validUntil on.
+    // checkAccessTokenClaims refuses once now >= exp + tolerance, i.e. from validUntil on.
     if (now >= entry.validUntil) {
       this.lru.delete(key);
       return undefined;
