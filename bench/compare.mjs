@@ -10,9 +10,8 @@ import { execFileSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { Controller, Get, Module } from '@nestjs/common';
-import { NestFactory, Reflector, HttpAdapterHost } from '@nestjs/core';
 import { launchDir, useScratchDir } from './scratch.mjs';
+import { requestFor, tokenPathApps } from './token-path.mjs';
 
 // Apps built here keep their last good metadata under the working directory: not the repository.
 useScratchDir();
@@ -38,36 +37,11 @@ const idp = await startProviderProcess({ audience: AUDIENCE });
 const many = await idp.tokens({ count: 1000 });
 const one = many[0];
 
-const requestFor = (token) => ({ headers: { host: '127.0.0.1', authorization: `Bearer ${token}` }, rawHeaders: ['Host', '127.0.0.1', 'Authorization', `Bearer ${token}`] });
-
 async function load(dist) {
   const lib = await import(pathToFileURL(`${dist}/src/index.js`).href);
-  class Hello {
-    hello() {
-      return 'hello';
-    }
-  }
-  Reflect.decorate([Get('hello'), lib.Authenticated()], Hello.prototype, 'hello', Object.getOwnPropertyDescriptor(Hello.prototype, 'hello'));
-  Reflect.decorate([Controller()], Hello);
-  const context = (request) => ({
-    getClass: () => Hello,
-    getHandler: () => Hello.prototype.hello,
-    getType: () => 'http',
-    switchToHttp: () => ({ getRequest: () => request, getResponse: () => ({}) }),
-  });
-  const build = async (tokenCache) => {
-    class AppModule {}
-    Reflect.decorate([Module({ imports: [lib.IdentityModule.forRoot({ url: idp.issuer, audience: AUDIENCE, tokenCache })], controllers: [Hello] })], AppModule);
-    const app = await NestFactory.create(AppModule, { logger: false });
-    await app.init();
-    const authenticator = app.get(lib.TokenAuthenticator);
-    const guard = new lib.IdentityAppGuard(app.get(Reflector), authenticator, app.get(HttpAdapterHost), app.get(lib.IDENTITY_OPTIONS));
-    return { app, authenticator, guard };
-  };
-  const cached = await build(undefined);
-  const uncached = await build(false);
+  const { cached, uncached, context, close } = await tokenPathApps(lib, { issuer: idp.issuer, audience: AUDIENCE });
   return {
-    close: () => Promise.all([cached.app.close(), uncached.app.close()]),
+    close,
     cases: {
       'guard.canActivate, cache hit': { n: 2000, run: () => cached.guard.canActivate(context(requestFor(one))) },
       'authenticator.authenticate, cache hit': { n: 2000, run: () => cached.authenticator.authenticate(requestFor(one)) },

@@ -7,10 +7,9 @@ import 'reflect-metadata';
 import { execFileSync } from 'node:child_process';
 import { createHash, createPublicKey, hash } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { Controller, Get, Module } from '@nestjs/common';
-import { NestFactory, Reflector, HttpAdapterHost } from '@nestjs/core';
 import jwt from 'jsonwebtoken';
 import { useScratchDir } from './scratch.mjs';
+import { requestFor, tokenPathApps } from './token-path.mjs';
 
 // Apps built here keep their last good metadata under the working directory: not the repository.
 useScratchDir();
@@ -36,24 +35,6 @@ const one = many[0];
 const jwks = await (await fetch(`${idp.issuer}/.well-known/jwks.json`)).json();
 const kid = JSON.parse(Buffer.from(one.split('.')[0], 'base64url').toString()).kid;
 const key = { publicKey: createPublicKey({ key: jwks.keys.find((k) => k.kid === kid), format: 'jwk' }) };
-
-class Hello {
-  hello() {
-    return 'hello';
-  }
-}
-Reflect.decorate([Get('hello'), lib.Authenticated()], Hello.prototype, 'hello', Object.getOwnPropertyDescriptor(Hello.prototype, 'hello'));
-Reflect.decorate([Controller()], Hello);
-
-async function build(tokenCache) {
-  class AppModule {}
-  Reflect.decorate([Module({ imports: [lib.IdentityModule.forRoot({ url: idp.issuer, audience: AUDIENCE, tokenCache })], controllers: [Hello] })], AppModule);
-  const app = await NestFactory.create(AppModule, { logger: false });
-  await app.init();
-  const authenticator = app.get(lib.TokenAuthenticator);
-  const guard = new lib.IdentityAppGuard(app.get(Reflector), authenticator, app.get(HttpAdapterHost), app.get(lib.IDENTITY_OPTIONS));
-  return { app, authenticator, guard };
-}
 
 // The minimum over many short trials of wall time per call: a trial nobody else interrupted.
 const TRIALS = 30;
@@ -86,16 +67,7 @@ async function timeAsync(name, iterations, fn) {
   return report(name, best);
 }
 
-const context = (request) => ({
-  getClass: () => Hello,
-  getHandler: () => Hello.prototype.hello,
-  getType: () => 'http',
-  switchToHttp: () => ({ getRequest: () => request, getResponse: () => ({}) }),
-});
-const requestFor = (token) => ({ headers: { host: '127.0.0.1', authorization: `Bearer ${token}` }, rawHeaders: ['Host', '127.0.0.1', 'Authorization', `Bearer ${token}`] });
-
-const cached = await build(undefined);
-const uncached = await build(false);
+const { cached, uncached, context, close } = await tokenPathApps(lib, { issuer: idp.issuer, audience: AUDIENCE });
 console.log(`token ${one.length} chars; ${N} iterations (misses: ${Math.ceil(N / 10)})`);
 
 console.log('\n-- cache hit path');
@@ -130,7 +102,6 @@ time('metrics.cacheMiss + verification(accepted, verified, s)', N, () => {
   metrics.verification('accepted', 'verified', 0.0001);
 });
 
-await cached.app.close();
-await uncached.app.close();
+await close();
 await idp.stop();
 process.exit(0);

@@ -12,7 +12,12 @@ export const launchDir = process.cwd();
 /** Creates the directory (removed when this process exits) and returns its path. */
 export function scratchDir() {
   const dir = mkdtempSync(join(tmpdir(), 'nestjs-identity-bench-'));
-  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  process.on('exit', () => {
+    // An app's last-good write may still be landing from a worker thread: retry, and never fail the run over a temp dir.
+    try {
+      rmSync(dir, { recursive: true, force: true, maxRetries: 5 });
+    } catch {}
+  });
   return dir;
 }
 

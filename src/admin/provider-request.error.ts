@@ -1,4 +1,5 @@
 import { BadGatewayException } from '@nestjs/common';
+import { errorCode } from '../client/token-request.js';
 
 /**
  * The Identity provider refused or failed a management request (RFC 7591/7592). 502: the
@@ -13,7 +14,8 @@ export class ProviderRequestError extends BadGatewayException {
 
 /** The `error` and `error_description` of an OAuth error body, made safe to repeat. */
 export function describeOAuthError(status: number, body: Record<string, unknown> | undefined): string {
-  const code = typeof body?.error === 'string' && /^[a-z_]{1,64}$/.test(body.error) ? ` (${body.error})` : '';
+  const error = errorCode(body?.error);
+  const code = error ? ` (${error})` : '';
   const raw = typeof body?.error_description === 'string' ? body.error_description : '';
   const text = raw.replace(/[^\x20-\x7E]/g, '').slice(0, 200);
   return `HTTP ${status}${code}${text ? `: ${text}` : ''}`;

@@ -1,11 +1,8 @@
 import { BadRequestException } from '@nestjs/common';
+import type { CreateServiceAccountInput } from './service-account-provider.js';
 
-/** What creating a service account takes, after validation. */
-export interface ServiceAccountInput {
-  name: string;
-  scopes: string[];
-  audience?: string;
-}
+/** What creating a service account takes, after validation: what the provider is given. */
+export type ServiceAccountInput = CreateServiceAccountInput;
 
 /** A request body or id that cannot be used. 400, naming the field and what is expected. */
 export class ServiceAccountInputError extends BadRequestException {

@@ -3,7 +3,7 @@ import type { SecretBox } from '../client/secret-box.js';
 import { SealedRecords, StoredRecordError } from '../client/sealed-records.js';
 import type { ServiceAccountRecord } from './service-account-provider.js';
 
-export const SERVICE_ACCOUNT_KEY_PREFIX = 'service-account:';
+const SERVICE_ACCOUNT_KEY_PREFIX = 'service-account:';
 
 const optionalStrings = ['audience', 'rotatedAt', 'registrationClientUri', 'tokenEndpointAuthMethod'] as const;
 

@@ -9,7 +9,7 @@ import { IdentityConfigurationError } from '../errors/identity-configuration.err
 import { OutboundRequestError } from '../metadata/safe-fetch.js';
 
 /** Our error classes, whose messages are written to hold no secret, token or response body. */
-export const SAFE_ERROR_TYPES = [
+const SAFE_ERROR_TYPES = [
   IdentityConfigurationError,
   IdentityClientCredentialsError,
   StoredRecordError,

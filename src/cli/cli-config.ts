@@ -49,7 +49,7 @@ function pick(flag: string | undefined, env: string | undefined): string | undef
 }
 
 /** A file path, or a redis:// / rediss:// URL. */
-export function storeOption(value: string): CredentialStoreOption {
+function storeOption(value: string): CredentialStoreOption {
   return /^rediss?:\/\//i.test(value) ? { type: 'redis', url: value } : { type: 'file', path: value };
 }
 

@@ -12,7 +12,7 @@ export class MetadataUnavailableCliError extends Error {
   override readonly name = 'MetadataUnavailableCliError';
 }
 
-export const METADATA_FIX =
+const METADATA_FIX =
   'check networking and ensure .well-known/s3db-identity.json (or OIDC discovery) is reachable; use cached metadata by setting requireFreshMetadata: false';
 
 /**

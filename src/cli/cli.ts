@@ -9,7 +9,7 @@ import { MetadataUnavailableCliError, requireMetadata, withIdentity } from './cl
 import { detailsText, doctorText, issuedText, listText, type Output } from './cli-output.js';
 import { runDoctor } from './doctor.js';
 
-export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
 
 const EXAMPLES = `
 Examples:
@@ -27,12 +27,15 @@ ${ENVIRONMENT.map(([name, text]) => `  ${name.padEnd(36)} ${text}`).join('\n')}
 Exit codes: 0 ok, 1 the operation failed (or doctor found a problem), 2 usage or configuration error.
 Secrets are printed once, on stdout; they never reach the audit log. Logs go to stderr.`;
 
+/** The configuration error behind a failure: thrown as is, or wrapped in an HTTP error by a service the routes share. */
+function configErrorOf(error: unknown): IdentityConfigurationError | undefined {
+  if (error instanceof IdentityConfigurationError) return error;
+  return error instanceof HttpException && error.cause instanceof IdentityConfigurationError ? error.cause : undefined;
+}
+
 /** Maps a failure to its exit code: the caller's mistake (2) or the operation's (1). */
 function exitCodeOf(error: unknown): number {
-  if (error instanceof CliUsageError || error instanceof IdentityConfigurationError) return EXIT.usage;
-  if (error instanceof HttpException) {
-    if (error.getStatus() === 400 || error.cause instanceof IdentityConfigurationError) return EXIT.usage;
-  }
+  if (error instanceof CliUsageError || configErrorOf(error) || (error instanceof HttpException && error.getStatus() === 400)) return EXIT.usage;
   return EXIT.failed;
 }
 
@@ -50,7 +53,7 @@ const CLI_SOURCES: Record<string, string> = {
 
 function errorText(error: unknown): string {
   if (error instanceof CliUsageError || error instanceof MetadataUnavailableCliError) return error.message;
-  const config = error instanceof IdentityConfigurationError ? error : error instanceof HttpException && error.cause instanceof IdentityConfigurationError ? error.cause : undefined;
+  const config = configErrorOf(error);
   const text = (config?.message ?? safeDetail(error)).replace(/^\d{3}: /, '').replace(/^nestjs-identity: /, '');
   const source = config && CLI_SOURCES[config.option];
   return source ? `${text} (set it with ${source})` : text;

@@ -11,7 +11,7 @@ import { IdentityMetadataService } from '../metadata/identity-metadata.service.j
 import { JwksService } from '../tokens/jwks.service.js';
 import { metadataProblem, withIdentity } from './cli-context.js';
 
-export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skip';
+type CheckStatus = 'ok' | 'warn' | 'fail' | 'skip';
 
 export interface DoctorCheck {
   check: string;

@@ -174,8 +174,9 @@ export class ClientProvisioningService implements OnApplicationShutdown {
 
   private async readStored(): Promise<StoredApiClient | undefined> {
     if (!this.store) return undefined;
-    // Only open the record if there is one: an app without a key may share a store that has none.
-    if ((await this.store.get(API_CLIENT_KEY)) === undefined) return undefined;
+    // An app without a key may share a store that holds no client: only then is a key needed.
+    // With a key, one read answers both questions (read() gives undefined when there is none).
+    if (!this.box && (await this.store.get(API_CLIENT_KEY)) === undefined) return undefined;
     return this.records('to open the stored client').read(API_CLIENT_KEY);
   }
 

@@ -46,7 +46,7 @@ export class TokenRequestError extends Error {
 }
 
 /** Only a well-formed OAuth error code is repeated; anything else could be arbitrary text. */
-function errorCode(value: unknown): string | undefined {
+export function errorCode(value: unknown): string | undefined {
   return typeof value === 'string' && /^[a-z_]{1,64}$/.test(value) ? value : undefined;
 }
 

@@ -1,5 +1,5 @@
 import type { ClaimReader, ClaimsMapping, ClaimsPresetName, IdentityKind } from './claims-mapping.js';
-import { asNameList, asRoleList, asString, isRecord, type JwtClaims } from './jwt-claims.js';
+import { asNameList, asRoleList, asString, claimPathReader, isRecord, type JwtClaims } from './jwt-claims.js';
 
 /**
  * Upstream s3db rule (made explicit): `token_use` decides when present; without it a
@@ -76,25 +76,6 @@ export interface ClaimsReader {
   kind(claims: JwtClaims): IdentityKind | 'ambiguous';
 }
 
-/**
- * readClaim(claims, path) compiled once: the same lookup (a literal top-level key first, then the
- * dot path, own properties only) without splitting the path on every token.
- */
-function pathReader(path: string): (claims: JwtClaims) => unknown {
-  const segments = path.split('.');
-  if (segments.length === 1) return (claims) => (isRecord(claims) && Object.hasOwn(claims, path) ? claims[path] : undefined);
-  return (claims) => {
-    if (!isRecord(claims)) return undefined;
-    if (Object.hasOwn(claims, path)) return claims[path];
-    let current: unknown = claims;
-    for (const segment of segments) {
-      if (!isRecord(current) || !Object.hasOwn(current, segment)) return undefined;
-      current = current[segment];
-    }
-    return current;
-  };
-}
-
 /** The names without repeats, first occurrence first; short lists (the usual case) without a Set. */
 function unique(names: string[]): string[] {
   if (names.length > 16) return [...new Set(names)];
@@ -110,7 +91,7 @@ function unique(names: string[]): string[] {
  */
 function listReader(reader: ClaimReader, parse: (value: unknown) => string[] = asNameList): (claims: JwtClaims) => string[] {
   if (typeof reader === 'function') return (claims) => parse(reader(claims));
-  const paths = (typeof reader === 'string' ? [reader] : reader).map(pathReader);
+  const paths = (typeof reader === 'string' ? [reader] : reader).map(claimPathReader);
   return (claims) => {
     let out: string[] | undefined;
     for (const read of paths) {
@@ -123,7 +104,7 @@ function listReader(reader: ClaimReader, parse: (value: unknown) => string[] = a
 
 function stringReader(reader: ClaimReader): (claims: JwtClaims) => string | undefined {
   if (typeof reader === 'function') return (claims) => asString(reader(claims));
-  const paths = (typeof reader === 'string' ? [reader] : reader).map(pathReader);
+  const paths = (typeof reader === 'string' ? [reader] : reader).map(claimPathReader);
   return (claims) => {
     for (const read of paths) {
       const value = asString(read(claims));

@@ -2,19 +2,29 @@
 export type JwtClaims = Readonly<Record<string, unknown>>;
 
 /**
- * Reads a claim by path. A path is first tried as a literal top-level key (so namespaced claims
- * such as `https://example.com/roles` work), then as a dot path (`user.roles`). Only own
- * properties are followed: `constructor` or `__proto__` never reach a prototype.
+ * A reader of one claim path. A path is first tried as a literal top-level key (so namespaced
+ * claims such as `https://example.com/roles` work), then as a dot path (`user.roles`). Only own
+ * properties are followed: `constructor` or `__proto__` never reach a prototype. Compiled once
+ * (the claim presets keep their readers), so the path is not split on every token.
  */
+export function claimPathReader(path: string): (claims: unknown) => unknown {
+  const segments = path.split('.');
+  if (segments.length === 1) return (claims) => (isRecord(claims) && Object.hasOwn(claims, path) ? claims[path] : undefined);
+  return (claims) => {
+    if (!isRecord(claims)) return undefined;
+    if (Object.hasOwn(claims, path)) return claims[path];
+    let current: unknown = claims;
+    for (const segment of segments) {
+      if (!isRecord(current) || !Object.hasOwn(current, segment)) return undefined;
+      current = current[segment];
+    }
+    return current;
+  };
+}
+
+/** Reads a claim by path, once (see claimPathReader). */
 export function readClaim(claims: unknown, path: string): unknown {
-  if (!isRecord(claims)) return undefined;
-  if (Object.hasOwn(claims, path)) return claims[path];
-  let current: unknown = claims;
-  for (const segment of path.split('.')) {
-    if (!isRecord(current) || !Object.hasOwn(current, segment)) return undefined;
-    current = current[segment];
-  }
-  return current;
+  return claimPathReader(path)(claims);
 }
 
 export function isRecord(value: unknown): value is Record<string, unknown> {

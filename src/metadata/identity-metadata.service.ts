@@ -157,8 +157,8 @@ export class IdentityMetadataService implements OnModuleDestroy {
   }
 
   /** Seconds metadata and JWKS are cached: the option, else the document's own cacheTtl, else 3600. */
-  cacheTtlSeconds(): number {
-    return this.options.cacheTtl ?? this.copy?.cacheTtl ?? DEFAULT_TTL_SECONDS;
+  cacheTtlSeconds(copy: IdentityMetadata | undefined = this.copy): number {
+    return this.options.cacheTtl ?? copy?.cacheTtl ?? DEFAULT_TTL_SECONDS;
   }
 
   /**
@@ -266,7 +266,7 @@ export class IdentityMetadataService implements OnModuleDestroy {
   }
 
   private window(copy: IdentityMetadata): ServingWindow {
-    return this.servingWindow(copy.fetchedAt, this.options.cacheTtl ?? copy.cacheTtl ?? DEFAULT_TTL_SECONDS);
+    return this.servingWindow(copy.fetchedAt, this.cacheTtlSeconds(copy));
   }
 
   private adopt(next: IdentityMetadata, { keepSchedule = false } = {}): void {

@@ -59,6 +59,10 @@ export class IdentityMetrics implements OnModuleDestroy {
   private readonly verificationDuration: Histogram<'result'>;
   private readonly cacheHits: Counter;
   private readonly cacheMisses: Counter;
+  /** Per-request increments, kept as plain numbers until a scrape (see pendingIncrements). */
+  private readonly hitsPending: PendingIncrements;
+  private readonly acceptedFromCachePending: PendingIncrements;
+  private readonly acceptedVerifiedPending: PendingIncrements;
 
   constructor(
     private readonly status: IdentityStatus,
@@ -73,6 +77,9 @@ export class IdentityMetrics implements OnModuleDestroy {
     this.verificationDuration = once(registry, 'identity_token_verification_duration_seconds', () => new Histogram({ name: 'identity_token_verification_duration_seconds', help: 'Time to verify a bearer token (cache misses)', labelNames: ['result'], buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1], registers }));
     this.cacheHits = once(registry, 'identity_verified_token_cache_hits_total', () => new Counter({ name: 'identity_verified_token_cache_hits_total', help: 'Verified-token cache hits', registers }));
     this.cacheMisses = once(registry, 'identity_verified_token_cache_misses_total', () => new Counter({ name: 'identity_verified_token_cache_misses_total', help: 'Verified-token cache misses', registers }));
+    this.hitsPending = pendingIncrements(this.cacheHits, undefined);
+    this.acceptedFromCachePending = pendingIncrements(this.verifications, { result: 'accepted', reason: 'cache' });
+    this.acceptedVerifiedPending = pendingIncrements(this.verifications, { result: 'accepted', reason: 'verified' });
     // Gauges are read at scrape time from the status of the most recently booted live module.
     statusGauge(registry, 'identity_metadata_age_seconds', 'Age of the Identity metadata copy in use, in seconds', (s) => s.metadataAgeSeconds());
     statusGauge(registry, 'identity_status', 'Identity integration status: 0 down, 1 degraded, 2 up', (s) => s.stateValue());
@@ -101,20 +108,15 @@ export class IdentityMetrics implements OnModuleDestroy {
     if (seconds !== undefined) this.verificationDuration.observe({ result }, seconds);
   }
 
-  /** Per-request increments, kept as plain numbers until a scrape (see pendingIncrements). */
-  private hitsPending?: PendingIncrements;
-  private acceptedFromCachePending?: PendingIncrements;
-  private acceptedVerifiedPending?: PendingIncrements;
-
   /** A cache hit: the hits counter plus verification('accepted', 'cache'), without prom-client's per-call label work. */
   acceptedFromCache(): void {
-    (this.hitsPending ??= pendingIncrements(this.cacheHits, undefined)).n++;
-    (this.acceptedFromCachePending ??= pendingIncrements(this.verifications, { result: 'accepted', reason: 'cache' })).n++;
+    this.hitsPending.n++;
+    this.acceptedFromCachePending.n++;
   }
 
   /** A full verification that succeeded: verification('accepted', 'verified', seconds). */
   acceptedVerified(seconds: number): void {
-    (this.acceptedVerifiedPending ??= pendingIncrements(this.verifications, { result: 'accepted', reason: 'verified' })).n++;
+    this.acceptedVerifiedPending.n++;
     this.verificationDuration.observe({ result: 'accepted' }, seconds);
   }
 

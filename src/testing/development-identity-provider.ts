@@ -27,7 +27,7 @@ import type {
   TokenEndpointAuthMethod,
   UserTokenOptions,
 } from './development-identity-provider.types.js';
-import { generateSigningKey, type DevelopmentKeyAlg, type DevelopmentSigningKey } from './keys.js';
+import { DEVELOPMENT_KEY_ALGS, generateSigningKey, type DevelopmentKeyAlg, type DevelopmentSigningKey } from './keys.js';
 import { loadOidcProvider, type OidcProviderModuleType } from './load-oidc-provider.js';
 import { MemoryStore } from './memory-store.js';
 import { readBody, replayRequest } from './request-body.js';
@@ -140,7 +140,7 @@ export class DevelopmentIdentityProvider {
     const state = options.stateFile ? await readStateFile(options.stateFile) : undefined;
     const idp = state
       ? new DevelopmentIdentityProvider(oidc, options, state.keys, state)
-      : new DevelopmentIdentityProvider(oidc, options, [await generateSigningKey('RS256'), await generateSigningKey('ES256'), await generateSigningKey('EdDSA')]);
+      : new DevelopmentIdentityProvider(oidc, options, await Promise.all(DEVELOPMENT_KEY_ALGS.map(generateSigningKey)));
     await idp.listen(options.port ?? 0);
     try {
       await idp.initialize(options.clients ?? []);
@@ -751,7 +751,7 @@ export class DevelopmentIdentityProvider {
     try {
       ({ payload } = await jwtVerify(token, createLocalJWKSet({ keys: this.keys }), {
         issuer: this.issuer,
-        algorithms: ['RS256', 'ES256', 'EdDSA'],
+        algorithms: DEVELOPMENT_KEY_ALGS,
       }));
     } catch {
       return reference;

@@ -28,6 +28,9 @@ const KEY_KINDS: Record<DevelopmentKeyAlg, { generate(): { privateKey: KeyObject
   EdDSA: { generate: () => generateKeyPairSync('ed25519'), is: (key) => key.asymmetricKeyType === 'ed25519', digest: null },
 };
 
+/** Every alg the development provider holds a key for; the first (RS256, like upstream) signs by default. */
+export const DEVELOPMENT_KEY_ALGS = Object.keys(KEY_KINDS) as DevelopmentKeyAlg[];
+
 /** RS256 keys are RSA 2048 like upstream; ES256 keys are P-256; EdDSA keys Ed25519. The kid is the RFC 7638 thumbprint. */
 export async function generateSigningKey(alg: DevelopmentKeyAlg): Promise<DevelopmentSigningKey> {
   const { privateKey, publicKey } = KEY_KINDS[alg].generate();
@@ -67,9 +70,8 @@ export function importSigningKey(stored: StoredSigningKey): DevelopmentSigningKe
   const publicKey = createPublicKey(privateKey);
   // Node accepts inconsistent JWK members (a damaged `d`, say): a round trip proves the pair works.
   const probe = Buffer.from('development-identity-provider key check');
-  const dsaEncoding = alg === 'ES256' ? 'ieee-p1363' : undefined;
-  const signature = sign(kind.digest, probe, { key: privateKey, dsaEncoding });
-  if (!verify(kind.digest, probe, { key: publicKey, dsaEncoding }, signature)) throw new Error(`key ${kid}: private and public parts do not match`);
+  const signature = sign(kind.digest, probe, privateKey);
+  if (!verify(kind.digest, probe, publicKey, signature)) throw new Error(`key ${kid}: private and public parts do not match`);
   const metadata = { kid, alg, use: 'sig' };
   const createdAt = new Date(stored.createdAt);
   return {

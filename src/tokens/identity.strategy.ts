@@ -62,11 +62,11 @@ export class IdentityStrategy extends PassportStrategy(Strategy, IDENTITY_STRATE
     @InjectIdentityOptions() private readonly options: ResolvedIdentityOptions,
     private readonly jwks: JwksService,
   ) {
+    // passport-jwt's constructor demands a token source and a key source; authenticate() below
+    // reads the token and looks the key up itself, so neither is ever called.
     super({
-      jwtFromRequest: (request: RequestWithHeaders) => tokenScratch.get(request)?.token ?? extractBearerToken(request, options.maxTokenLength) ?? null,
-      // passport-jwt's constructor demands a key source; authenticate() below looks keys up itself.
+      jwtFromRequest: () => null,
       secretOrKeyProvider: (_request: unknown, _token: string, done: (error: unknown) => void) => done(new InvalidTokenError('unknown_key')),
-      passReqToCallback: true,
     });
     this.claims = compileClaims(options.claims);
     this.policy = { issuer: options.issuer, audiences: options.audiences, clockTolerance: options.clockTolerance };

@@ -14,8 +14,7 @@ import { keyFitsAlgorithm, toVerificationKeys, usableJwks, type VerificationKey 
 type Jwk = Record<string, unknown>;
 
 /**
- * Parses JWKs into KeyObjects the way jwks-rsa does (RSA, EC and OKP, x5c or n/e, skipping what
- * does not parse), keeping the keys that can verify one of the allowed algorithms: an Ed25519
+ * Parses JWKs into KeyObjects with jwks-rsa (RSA, EC and OKP, skipping what does not parse), keeping the keys that can verify one of the allowed algorithms: an Ed25519
  * key is of no use to an API that does not accept EdDSA, and is not counted as one of its keys.
  */
 async function verificationKeys(jwksUri: string, algorithms: readonly JwtAlgorithm[], load: () => Promise<Jwk[]>): Promise<VerificationKey[]> {
