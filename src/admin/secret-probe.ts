@@ -1,0 +1,33 @@
+import { requestClientCredentialsToken, TokenRequestError } from '../client/token-request.js';
+import type { TokenEndpointAuthMethod } from '../identity-options.js';
+import type { OutboundPolicy } from '../metadata/safe-fetch.js';
+import type { SecretProbe } from './rotation-check.js';
+
+export interface SecretProbeTarget {
+  clientId: string;
+  tokenEndpointAuthMethod?: string;
+  /** Sent as `audience`/`resource` (Auth0 refuses client_credentials without one). */
+  audience?: string;
+}
+
+/**
+ * A SecretProbe that sends one client_credentials request (no scope) to `tokenUrl`. Only an
+ * `invalid_client` answer (or a bare 401) counts as "refused": `invalid_scope` and the like mean
+ * the secret itself was accepted or the endpoint could not tell, and a transport failure is `unknown`.
+ */
+export function tokenEndpointProbe(tokenUrl: string | undefined, target: SecretProbeTarget, policy: OutboundPolicy): SecretProbe {
+  return async (secret) => {
+    if (!tokenUrl) return 'unknown';
+    const method: TokenEndpointAuthMethod = target.tokenEndpointAuthMethod === 'client_secret_basic' ? 'client_secret_basic' : 'client_secret_post';
+    try {
+      await requestClientCredentialsToken(tokenUrl, { clientId: target.clientId, clientSecret: secret, tokenEndpointAuthMethod: method }, { audience: target.audience }, policy);
+      return 'accepted';
+    } catch (error) {
+      if (!(error instanceof TokenRequestError)) return 'unknown';
+      if (error.oauthError === 'invalid_client' || (error.status === 401 && error.oauthError === undefined)) return 'refused';
+      // The client authenticated but may not use this grant or audience: the secret itself worked.
+      if (error.oauthError === 'unauthorized_client' || error.oauthError === 'invalid_scope' || error.oauthError === 'invalid_target' || error.oauthError === 'access_denied') return 'accepted';
+      return 'unknown';
+    }
+  };
+}
