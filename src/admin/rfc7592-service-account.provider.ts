@@ -1,12 +1,14 @@
+import type { HttpException } from '@nestjs/common';
 import { IdentityConfigurationError } from '../errors/identity-configuration.error.js';
 import { NotSupportedByProviderError } from '../errors/not-supported-by-provider.error.js';
 import type { ResolvedIdentityOptions, TokenEndpointAuthMethod } from '../identity-options.js';
 import type { IdentityMetadata } from '../metadata/identity-metadata.js';
 import type { IdentityMetadataService } from '../metadata/identity-metadata.service.js';
 import { OutboundRequestError, safeFetch } from '../metadata/safe-fetch.js';
+import { providerFailure } from './provider-failure.js';
 import { describeOAuthError, ProviderRequestError } from './provider-request.error.js';
 import { isClientId } from './service-account-input.js';
-import type { CreateServiceAccountInput, IssuedServiceAccount, ServiceAccountProvider, ServiceAccountRecord } from './service-account-provider.js';
+import type { CreateServiceAccountInput, IssuedServiceAccount, RotatedServiceAccount, ServiceAccountProvider, ServiceAccountRecord } from './service-account-provider.js';
 
 type Json = Record<string, unknown>;
 
@@ -20,10 +22,17 @@ const NO_RFC7592 =
 /**
  * The standard ServiceAccountProvider: RFC 7591 dynamic registration creates a
  * `client_credentials` client; RFC 7592 (`registration_client_uri` + `registration_access_token`)
- * reads, rotates (PUT, which must issue a new secret) and deletes it. Without RFC 7592 every
- * operation but create answers NotSupportedByProviderError (501).
+ * reads, updates and deletes it. Without RFC 7592 every operation but create answers
+ * NotSupportedByProviderError (501).
+ *
+ * Rotation is an RFC 7592 PUT, and RFC 7592 §2.2 lets the server keep the secret on update: stock
+ * oidc-provider and Keycloak's registration API always do, so against them the rotation is judged
+ * "not supported" (501). The secret in force is read first (the GET answers it) so that the
+ * caller can tell a kept secret from a new one and check that the old one died.
  */
 export class Rfc7592ServiceAccountProvider implements ServiceAccountProvider {
+  readonly kind = 'rfc7592';
+
   constructor(
     private readonly metadata: IdentityMetadataService,
     private readonly options: ResolvedIdentityOptions,
@@ -66,18 +75,19 @@ export class Rfc7592ServiceAccountProvider implements ServiceAccountProvider {
     return { record, clientSecret };
   }
 
-  async rotate(record: ServiceAccountRecord): Promise<IssuedServiceAccount> {
+  async rotate(record: ServiceAccountRecord): Promise<RotatedServiceAccount> {
     const { uri, token } = this.management('Secret rotation', record);
     const current = await this.call('Secret rotation', uri, { method: 'GET', token });
     if (current.status !== 200) throw this.gone('Secret rotation', record, current.status, current.body);
+    const previousSecret = typeof current.body.client_secret === 'string' && current.body.client_secret.length > 0 ? current.body.client_secret : undefined;
     const update: Json = Object.fromEntries(Object.entries(current.body).filter(([key]) => !SERVER_MANAGED.includes(key)));
     update.client_id = record.clientId;
     const updated = await this.call('Secret rotation', uri, { method: 'PUT', token, json: update });
     if (updated.status !== 200) throw this.gone('Secret rotation', record, updated.status, updated.body);
-    const clientSecret = updated.body.client_secret;
-    if (typeof clientSecret !== 'string' || clientSecret.length === 0) {
-      throw new NotSupportedByProviderError('Secret rotation', 'the provider kept the old client_secret on RFC 7592 update (it issued no new one)');
-    }
+    // No client_secret in the answer means the old one stands (RFC 7592 §3); the caller judges a kept secret as 501.
+    const issued = typeof updated.body.client_secret === 'string' && updated.body.client_secret.length > 0 ? updated.body.client_secret : previousSecret;
+    if (issued === undefined) throw new NotSupportedByProviderError('Secret rotation', 'the provider kept the old client_secret on RFC 7592 update (it issued no new one)');
+    const clientSecret = issued;
     const rotated: ServiceAccountRecord = {
       ...record,
       rotatedAt: new Date().toISOString(),
@@ -86,7 +96,7 @@ export class Rfc7592ServiceAccountProvider implements ServiceAccountProvider {
       registrationAccessToken: typeof updated.body.registration_access_token === 'string' ? updated.body.registration_access_token : token,
       registrationClientUri: typeof updated.body.registration_client_uri === 'string' ? updated.body.registration_client_uri : uri,
     };
-    return { record: rotated, clientSecret };
+    return { record: rotated, clientSecret, previousSecret, via: 'RFC 7592 update' };
   }
 
   async get(record: ServiceAccountRecord): Promise<ServiceAccountRecord | undefined> {
@@ -133,10 +143,10 @@ export class Rfc7592ServiceAccountProvider implements ServiceAccountProvider {
     return { uri: record.registrationClientUri, token: record.registrationAccessToken };
   }
 
-  private gone(operation: string, record: ServiceAccountRecord, status: number, body: Json): ProviderRequestError {
-    if (status === 401 || status === 403 || status === 404) {
-      return new ProviderRequestError(operation, `client "${record.clientId}" no longer exists at the provider, or its registration access token was revoked (HTTP ${status})`);
-    }
+  private gone(operation: string, record: ServiceAccountRecord, status: number, body: Json): HttpException {
+    // RFC 7592 §2: a client that no longer exists (or whose registration token died) is answered 401.
+    if (status === 401 || status === 403 || status === 404) return providerFailure(operation, { status: 404, target: record.clientId });
+    if (status === 429) return providerFailure(operation, { status });
     return new ProviderRequestError(operation, describeOAuthError(status, body));
   }
 
@@ -152,7 +162,7 @@ export class Rfc7592ServiceAccountProvider implements ServiceAccountProvider {
       const ok = response.status >= 200 && response.status < 300;
       return { status: response.status, body: ok ? response.json() : safeJson(response.text) };
     } catch (error) {
-      if (error instanceof OutboundRequestError) throw new ProviderRequestError(operation, error.message);
+      if (error instanceof OutboundRequestError) throw error.kind === 'timeout' ? providerFailure(operation, { timedOut: true }) : new ProviderRequestError(operation, error.message);
       throw error;
     }
   }

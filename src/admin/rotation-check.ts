@@ -32,7 +32,8 @@ const OPERATION = 'Secret rotation';
 export async function judgeRotation(rotated: RotatedServiceAccount, probe: SecretProbe, provider = 'the provider'): Promise<RotationOutcome> {
   const { clientSecret, previousSecret, previousSecretValidUntil } = rotated;
   if (previousSecret !== undefined && previousSecret === clientSecret) {
-    throw new NotSupportedByProviderError(OPERATION, `${provider} kept the old client_secret (it answered the rotation with the secret already in force)`);
+    const how = rotated.via ? ` on ${rotated.via}` : ' (it answered the rotation with the secret already in force)';
+    throw new NotSupportedByProviderError(OPERATION, `${provider} kept the old client_secret${how}; rotate it in the provider's console, or use an adapter for its admin API (nestjs-identity/keycloak, /auth0, /okta)`);
   }
   if (previousSecretValidUntil) {
     return { previousSecret: 'valid-until', previousSecretValidUntil: previousSecretValidUntil.toISOString() };

@@ -49,6 +49,8 @@ export interface RotatedServiceAccount extends IssuedServiceAccount {
    * secret keeps working (Keycloak's rotated-secret expiry, Auth0's propagation delay).
    */
   previousSecretValidUntil?: Date;
+  /** How the rotation was asked for, for messages: "RFC 7592 update", "Keycloak regenerate-secret". */
+  via?: string;
 }
 
 /** One thing the adapter's admin credentials cannot do, named so an operator can grant it. */
