@@ -81,3 +81,29 @@ export function assertEmptyBody(body: unknown): void {
   if (body === undefined || body === null) return;
   if (typeof body !== 'object' || Reflect.ownKeys(body).length > 0) throw new ServiceAccountInputError('body', 'must be empty: this operation takes no fields');
 }
+
+/** The optional body of a rotate request. */
+export interface RotateRequest {
+  /** Revoke the account's outstanding tokens (issued before the rotation). Default true; false for a planned rotation. */
+  revokeTokens: boolean;
+  /** Ask the provider to end the previous secret now rather than after its grace window. Default false. */
+  invalidatePrevious: boolean;
+}
+
+const ROTATE_FIELDS = ['revokeTokens', 'invalidatePrevious'] as const;
+
+/** `{ revokeTokens?: boolean, invalidatePrevious?: boolean }`, or no body at all. Anything else is a 400 naming the field. */
+export function parseRotateRequest(body: unknown): RotateRequest {
+  const request: RotateRequest = { revokeTokens: true, invalidatePrevious: false };
+  if (body === undefined || body === null) return request;
+  if (typeof body !== 'object' || Array.isArray(body)) throw new ServiceAccountInputError('body', 'must be a JSON object such as {"revokeTokens": false}');
+  for (const key of Reflect.ownKeys(body)) {
+    if (typeof key !== 'string' || !(ROTATE_FIELDS as readonly string[]).includes(key)) {
+      throw new ServiceAccountInputError(typeof key === 'string' ? key.slice(0, 40) : 'body', `is not a rotate option (allowed: ${ROTATE_FIELDS.join(', ')})`);
+    }
+    const value = (body as Record<string, unknown>)[key];
+    if (typeof value !== 'boolean') throw new ServiceAccountInputError(key, 'must be true or false');
+    request[key as (typeof ROTATE_FIELDS)[number]] = value;
+  }
+  return request;
+}

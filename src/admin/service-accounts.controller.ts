@@ -2,7 +2,7 @@ import { Body, Controller, Delete, Get, Header, HttpCode, Param, Post, UseGuards
 import { CurrentIdentity } from '../access/current-identity.decorator.js';
 import type { Identity } from '../identity/identity.js';
 import { ServiceAccountsAdminGuard } from './service-accounts-admin.guard.js';
-import { ServiceAccountsService, type IssuedServiceAccountView, type ServiceAccountDetails, type ServiceAccountView } from './service-accounts.service.js';
+import { ServiceAccountsService, type IssuedServiceAccountView, type RotatedServiceAccountView, type ServiceAccountDetails, type ServiceAccountView } from './service-accounts.service.js';
 
 function actor(identity: Identity | undefined): string {
   return identity?.describe() ?? 'anonymous';
@@ -28,7 +28,7 @@ export class ServiceAccountsController {
   @Post(':id/rotate')
   @HttpCode(200)
   @Header('Cache-Control', 'no-store')
-  rotate(@Param('id') id: string, @Body() body: unknown, @CurrentIdentity() identity?: Identity): Promise<IssuedServiceAccountView> {
+  rotate(@Param('id') id: string, @Body() body: unknown, @CurrentIdentity() identity?: Identity): Promise<RotatedServiceAccountView> {
     return this.accounts.rotate(id, actor(identity), body);
   }
 

@@ -10,7 +10,9 @@ import { StoredRecordError } from '../client/sealed-records.js';
 import { IdentityConfigurationError } from '../errors/identity-configuration.error.js';
 import { IdentityMetadataService } from '../metadata/identity-metadata.service.js';
 import { TokenAuthenticator } from '../tokens/token-authenticator.service.js';
-import { assertEmptyBody, isClientId, parseServiceAccountInput, parseServiceAccountRef } from './service-account-input.js';
+import { judgeRotation, type RotationOutcome } from './rotation-check.js';
+import { tokenEndpointProbe } from './secret-probe.js';
+import { isClientId, parseRotateRequest, parseServiceAccountInput, parseServiceAccountRef } from './service-account-input.js';
 import { IDENTITY_SERVICE_ACCOUNT_PROVIDER, type ServiceAccountProvider, type ServiceAccountRecord } from './service-account-provider.js';
 import { ServiceAccountRecords } from './service-account-records.js';
 
@@ -20,6 +22,12 @@ export type ServiceAccountView = Omit<ServiceAccountRecord, 'registrationClientU
 /** Create and rotate answers: the secret, shown this once and never stored. */
 export interface IssuedServiceAccountView extends ServiceAccountView {
   clientSecret: string;
+}
+
+/** A rotate answer: the new secret plus what became of the old one (see RotationOutcome). */
+export interface RotatedServiceAccountView extends IssuedServiceAccountView, RotationOutcome {
+  /** Whether tokens issued to the account before the rotation were revoked. */
+  tokensRevoked: boolean;
 }
 
 export interface ServiceAccountDetails extends ServiceAccountView {
@@ -32,6 +40,12 @@ const CREATE_LOCK = 'service-accounts:create';
 
 /** Errors whose message is ours and safe, surfaced as 500 with that message (server-side setup, not the caller's input). */
 const SETUP_ERRORS = [IdentityConfigurationError, StoredRecordError, SecretBoxError, CredentialStoreCorruptError];
+
+/** The RFC 7592 handle the provider rotated during an operation, when it did: it must be kept whatever the outcome. */
+function managementHandle(before: ServiceAccountRecord, after: ServiceAccountRecord): Pick<ServiceAccountRecord, 'registrationAccessToken' | 'registrationClientUri'> | undefined {
+  if (after.registrationAccessToken === before.registrationAccessToken && after.registrationClientUri === before.registrationClientUri) return undefined;
+  return { registrationAccessToken: after.registrationAccessToken, registrationClientUri: after.registrationClientUri };
+}
 
 function view(record: ServiceAccountRecord): ServiceAccountView {
   const { clientId, name, scopes, audience, createdAt, rotatedAt, tokenEndpointAuthMethod } = record;
@@ -72,19 +86,29 @@ export class ServiceAccountsService {
     });
   }
 
-  /** A new secret for the account (id or name); the old one stops working. An HTTP body, if any, must be empty. */
-  rotate(ref: string, actor: string, body?: unknown): Promise<IssuedServiceAccountView> {
+  /**
+   * A new secret for the account (id or name), judged honestly: 501 when the provider kept the old
+   * secret, 502 when it still accepts the old one, `previousSecret: "unconfirmed"` when that could
+   * not be checked. On failure the stored record keeps its secret and rotation time; only a
+   * management handle the provider rotated on the way is kept (else the account would become
+   * unmanageable). Body: `{ revokeTokens?, invalidatePrevious? }`, or none.
+   */
+  rotate(ref: string, actor: string, body?: unknown): Promise<RotatedServiceAccountView> {
     return this.audited('service-account.rotate', actor, ref, async () => {
-      assertEmptyBody(body);
+      const request = parseRotateRequest(body);
       const records = this.records();
       const clientId = (await this.find(ref)).clientId;
       return this.locked(`service-account:${clientId}`, async () => {
         // Re-read under the lock: a rotation that held it before us changed the registration access token.
         const record = (await records.read(clientId)) ?? this.notFound(clientId);
-        const issued = await this.provider.rotate(record);
-        await records.write({ ...issued.record, clientId });
+        const rotated = await this.provider.rotate(record, { invalidatePrevious: request.invalidatePrevious });
+        const handle = managementHandle(record, rotated.record);
+        if (handle) await records.write({ ...record, ...handle });
+        const outcome = await judgeRotation(rotated, this.secretProbe(record), this.providerName());
+        await records.write({ ...rotated.record, clientId, rotatedAt: rotated.record.rotatedAt ?? new Date().toISOString() });
         this.authenticator.forgetClient(clientId);
-        return { ...view(issued.record), clientId, clientSecret: issued.clientSecret };
+        const tokensRevoked = request.revokeTokens ? await this.revokeTokensOf(clientId, actor) : false;
+        return { ...view(rotated.record), clientId, clientSecret: rotated.clientSecret, ...outcome, tokensRevoked };
       });
     });
   }
@@ -134,6 +158,23 @@ export class ServiceAccountsService {
     return (await records.list()).find((record) => record.name === checked) ?? this.notFound(checked);
   }
 
+  /** One client_credentials request with a secret of this account, at the provider's token endpoint. */
+  private secretProbe(record: ServiceAccountRecord) {
+    return tokenEndpointProbe(this.metadata.current()?.tokenUrl, record, this.metadata.policy());
+  }
+
+  private providerName(): string {
+    const kind = this.provider.kind;
+    return kind === undefined || kind === 'rfc7592' ? 'the provider' : `the ${kind} provider`;
+  }
+
+  /** Revokes the account's tokens issued until now; false when revocation is off. */
+  private async revokeTokensOf(clientId: string, actor: string): Promise<boolean> {
+    void clientId;
+    void actor;
+    return false;
+  }
+
   private notFound(ref: string): never {
     throw new NotFoundException(`no service account "${ref}" is managed by this API`);
   }
@@ -157,7 +198,15 @@ export class ServiceAccountsService {
     const target = (): string | undefined => (ref !== undefined && isClientId(ref) ? ref : undefined);
     try {
       const result = await this.translate(run);
-      await this.audit.record({ action, actor, outcome: 'success', target: result?.clientId ?? target() });
+      const outcome = result && 'previousSecret' in result ? (result as RotationOutcome) : undefined;
+      const unconfirmed = outcome?.previousSecret === 'unconfirmed';
+      await this.audit.record({
+        action,
+        actor,
+        outcome: unconfirmed ? 'unconfirmed' : 'success',
+        target: result?.clientId ?? target(),
+        ...(unconfirmed ? { detail: `the previous secret may still work: ${outcome.reason}` } : {}),
+      });
       return result;
     } catch (error) {
       await this.audit.record({ action, actor, outcome: 'failure', target: target(), detail: safeDetail(error) });

@@ -8,7 +8,8 @@ export interface AuditEvent {
   actor: string;
   /** Which account or client id, when there is one. */
   target?: string;
-  outcome: 'success' | 'failure' | 'denied';
+  /** `unconfirmed`: done, but its effect could not be checked (e.g. whether a rotated-away secret really died). */
+  outcome: 'success' | 'unconfirmed' | 'failure' | 'denied';
   /** A safe sentence on failures. */
   detail?: string;
 }

@@ -4,6 +4,8 @@ export const INVALID_CLIENT_FIX =
 
 /** The provider refused the API's own client at boot (the `client_credentials` probe). */
 export class IdentityClientCredentialsError extends Error {
+  /** Written to hold no secret, token or response body (see errors/safe-message.ts). */
+  readonly safeMessage = true as const;
   override readonly name = 'IdentityClientCredentialsError';
   constructor(
     readonly clientId: string,

@@ -13,6 +13,8 @@ const WRITE_LOCK_WAIT_MS = 30_000;
 
 /** The store file exists but cannot be trusted. Starting empty would silently lose credentials. */
 export class CredentialStoreCorruptError extends Error {
+  /** Written to hold no secret, token or response body (see errors/safe-message.ts). */
+  readonly safeMessage = true as const;
   override readonly name = 'CredentialStoreCorruptError';
   constructor(readonly path: string, reason: string) {
     // The reason never quotes the file's content: it holds (sealed) secrets.

@@ -7,6 +7,8 @@ export const DEFAULT_LOCK_WAIT_MS = 10_000;
 
 /** withLock gave up waiting: another caller (or replica) held the lock for longer than waitMs. */
 export class CredentialLockTimeoutError extends Error {
+  /** Written to hold no secret, token or response body (see errors/safe-message.ts). */
+  readonly safeMessage = true as const;
   override readonly name = 'CredentialLockTimeoutError';
   constructor(readonly lockName: string, readonly waitMs: number) {
     super(`could not acquire credential-store lock "${lockName}" within ${waitMs} ms: another process or replica holds it`);

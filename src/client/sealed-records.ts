@@ -3,6 +3,8 @@ import type { SecretBox } from './secret-box.js';
 
 /** A stored record is not what we wrote (edited, truncated, from another version). Fails closed. */
 export class StoredRecordError extends Error {
+  /** Written to hold no secret, token or response body (see errors/safe-message.ts). */
+  readonly safeMessage = true as const;
   override readonly name = 'StoredRecordError';
   constructor(readonly key: string, reason: string) {
     super(`stored credential record "${key}" is unusable: ${reason}. Restore the credential store from a backup, or remove the record to start over.`);

@@ -12,6 +12,8 @@ const B64URL = /^[A-Za-z0-9_-]*$/;
  * is a store key and field, never a secret) and never includes plaintext, ciphertext or key bytes.
  */
 export class SecretBoxError extends Error {
+  /** Written to hold no secret, token or response body (see errors/safe-message.ts). */
+  readonly safeMessage = true as const;
   override readonly name = 'SecretBoxError';
   constructor(readonly aad: string, message: string) {
     super(message);

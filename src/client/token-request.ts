@@ -29,6 +29,8 @@ const CREDENTIAL_ERRORS = new Set(['invalid_client', 'unauthorized_client', 'inv
  * the message never holds the secret, the token or the endpoint's free text.
  */
 export class TokenRequestError extends Error {
+  /** Written to hold no secret, token or response body (see errors/safe-message.ts). */
+  readonly safeMessage = true as const;
   override readonly name = 'TokenRequestError';
   constructor(
     readonly clientId: string,

@@ -23,6 +23,8 @@ export type OutboundErrorKind = 'policy' | 'timeout' | 'too_large' | 'http_statu
  * path only: no credentials, no query) and never contains the response body.
  */
 export class OutboundRequestError extends Error {
+  /** Written to hold no secret, token or response body (see errors/safe-message.ts). */
+  readonly safeMessage = true as const;
   override readonly name = 'OutboundRequestError';
   constructor(
     readonly kind: OutboundErrorKind,
