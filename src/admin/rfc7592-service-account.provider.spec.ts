@@ -8,7 +8,9 @@ import type { IdentityMetadata } from '../metadata/identity-metadata.js';
 import type { IdentityMetadataService } from '../metadata/identity-metadata.service.js';
 import { outboundPolicyFor } from '../metadata/safe-fetch.js';
 import { DevelopmentIdentityProvider } from '../testing/index.js';
+import { ProviderAccountMissingError } from './provider-failure.js';
 import { ProviderRequestError } from './provider-request.error.js';
+import { judgeRotation } from './rotation-check.js';
 import { Rfc7592ServiceAccountProvider } from './rfc7592-service-account.provider.js';
 
 const AUDIENCE = 'https://api.example.com';
@@ -48,10 +50,10 @@ async function tokenStatus(idp: DevelopmentIdentityProvider, clientId: string, s
   return response.status;
 }
 
-describe('Rfc7592ServiceAccountProvider against the development provider', () => {
+describe('Rfc7592ServiceAccountProvider against the development provider (opted into rotating secrets on PUT)', () => {
   let idp: DevelopmentIdentityProvider;
   beforeAll(async () => {
-    idp = await DevelopmentIdentityProvider.start({ audience: AUDIENCE });
+    idp = await DevelopmentIdentityProvider.start({ audience: AUDIENCE, rotateClientSecretOnUpdate: true });
   });
   afterAll(async () => {
     await idp?.stop();
@@ -72,13 +74,18 @@ describe('Rfc7592ServiceAccountProvider against the development provider', () =>
 
     const rotated = await accounts.rotate(record);
     expect(rotated.clientSecret).not.toBe(clientSecret);
+    // The secret in force before the PUT, read from the RFC 7592 GET, so the caller can check it died.
+    expect(rotated.previousSecret).toBe(clientSecret);
+    expect(rotated.via).toBe('RFC 7592 update');
     expect(rotated.record.rotatedAt).toEqual(expect.any(String));
     // The development provider rotates the registration access token too; the new one must be kept.
     expect(rotated.record.registrationAccessToken).not.toBe(record.registrationAccessToken);
     expect(await tokenStatus(idp, record.clientId, rotated.clientSecret)).toBe(200);
     expect(await tokenStatus(idp, record.clientId, clientSecret)).toBe(401);
-    // The old registration access token died with the rotation.
-    await expect(accounts.rotate(record)).rejects.toBeInstanceOf(ProviderRequestError);
+    // The old registration access token died with the rotation: to us, the client is gone (404).
+    const stale = await accounts.rotate(record).catch((e: unknown) => e);
+    expect(stale).toBeInstanceOf(ProviderAccountMissingError);
+    expect((stale as ProviderAccountMissingError).getStatus()).toBe(404);
 
     await accounts.delete(rotated.record);
     expect(idp.clientMetadata(record.clientId)).toBeUndefined();
@@ -115,6 +122,31 @@ describe('Rfc7592ServiceAccountProvider against the development provider', () =>
     const error = await accounts.create({ name: 'x', scopes: [] }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(NotSupportedByProviderError);
     expect((error as NotSupportedByProviderError).getStatus()).toBe(501);
+  });
+});
+
+describe('Rfc7592ServiceAccountProvider against the development provider in its default, stock mode', () => {
+  let idp: DevelopmentIdentityProvider;
+  beforeAll(async () => {
+    idp = await DevelopmentIdentityProvider.start({ audience: AUDIENCE, rotateClientSecretOnUpdate: false });
+  });
+  afterAll(async () => {
+    await idp?.stop();
+  });
+
+  it('reports the kept secret, and the rotation is judged 501 with the old secret still working', async () => {
+    const accounts = provider(idp.issuer);
+    const { record, clientSecret } = await accounts.create({ name: 'stock-worker', scopes: ['orders:read'], audience: AUDIENCE });
+    const rotated = await accounts.rotate(record);
+    expect(rotated.clientSecret).toBe(clientSecret);
+    expect(rotated.previousSecret).toBe(clientSecret);
+    const error = await judgeRotation(rotated, async () => 'refused').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(NotSupportedByProviderError);
+    expect((error as Error).message).toMatch(/the provider kept the old client_secret on RFC 7592 update/);
+    expect(await tokenStatus(idp, record.clientId, clientSecret)).toBe(200);
+    // The registration access token oidc-provider rotated on the PUT is in the returned record.
+    expect(rotated.record.registrationAccessToken).not.toBe(record.registrationAccessToken);
+    expect(await accounts.get(rotated.record)).toMatchObject({ clientId: record.clientId });
   });
 });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { assertEmptyBody, isClientId, parseServiceAccountInput, parseServiceAccountRef, ServiceAccountInputError } from './service-account-input.js';
+import { assertEmptyBody, isClientId, parseRotateRequest, parseServiceAccountInput, parseServiceAccountRef, ServiceAccountInputError } from './service-account-input.js';
 
 function problem(fn: () => unknown): { field: string; message: string; status: number } {
   try {
@@ -93,5 +93,29 @@ describe('ids and names in paths', () => {
     expect(() => assertEmptyBody({})).not.toThrow();
     expect(problem(() => assertEmptyBody({ secret: 'x' })).field).toBe('body');
     expect(problem(() => assertEmptyBody('text')).field).toBe('body');
+  });
+});
+
+describe('parseRotateRequest', () => {
+  it('defaults to revoking tokens and keeping the grace window', () => {
+    expect(parseRotateRequest(undefined)).toEqual({ revokeTokens: true, invalidatePrevious: false });
+    expect(parseRotateRequest({})).toEqual({ revokeTokens: true, invalidatePrevious: false });
+    expect(parseRotateRequest({ revokeTokens: false, invalidatePrevious: true })).toEqual({ revokeTokens: false, invalidatePrevious: true });
+  });
+
+  it('names the field for anything else', () => {
+    const fieldOf = (body: unknown, allowed?: Parameters<typeof parseRotateRequest>[1]) => {
+      try {
+        parseRotateRequest(body, allowed);
+      } catch (error) {
+        return (error as ServiceAccountInputError).field;
+      }
+      return undefined;
+    };
+    expect(fieldOf({ revokeTokens: 'false' })).toBe('revokeTokens');
+    expect(fieldOf({ clientSecret: 'x' })).toBe('clientSecret');
+    expect(fieldOf([true])).toBe('body');
+    expect(fieldOf('text')).toBe('body');
+    expect(fieldOf({ revokeTokens: false }, ['invalidatePrevious'])).toBe('revokeTokens');
   });
 });

@@ -91,19 +91,23 @@ export interface RotateRequest {
 }
 
 const ROTATE_FIELDS = ['revokeTokens', 'invalidatePrevious'] as const;
+type RotateField = (typeof ROTATE_FIELDS)[number];
 
-/** `{ revokeTokens?: boolean, invalidatePrevious?: boolean }`, or no body at all. Anything else is a 400 naming the field. */
-export function parseRotateRequest(body: unknown): RotateRequest {
+/**
+ * `{ revokeTokens?: boolean, invalidatePrevious?: boolean }`, or no body at all. Anything else is
+ * a 400 naming the field. `allowed` narrows the fields (the API's own client takes no revokeTokens).
+ */
+export function parseRotateRequest(body: unknown, allowed: readonly RotateField[] = ROTATE_FIELDS): RotateRequest {
   const request: RotateRequest = { revokeTokens: true, invalidatePrevious: false };
   if (body === undefined || body === null) return request;
   if (typeof body !== 'object' || Array.isArray(body)) throw new ServiceAccountInputError('body', 'must be a JSON object such as {"revokeTokens": false}');
   for (const key of Reflect.ownKeys(body)) {
-    if (typeof key !== 'string' || !(ROTATE_FIELDS as readonly string[]).includes(key)) {
-      throw new ServiceAccountInputError(typeof key === 'string' ? key.slice(0, 40) : 'body', `is not a rotate option (allowed: ${ROTATE_FIELDS.join(', ')})`);
+    if (typeof key !== 'string' || !(allowed as readonly string[]).includes(key)) {
+      throw new ServiceAccountInputError(typeof key === 'string' ? key.replace(/[^\x20-\x7E]/g, '').slice(0, 40) : 'body', `is not a rotate option here (allowed: ${allowed.join(', ')})`);
     }
     const value = (body as Record<string, unknown>)[key];
     if (typeof value !== 'boolean') throw new ServiceAccountInputError(key, 'must be true or false');
-    request[key as (typeof ROTATE_FIELDS)[number]] = value;
+    request[key as RotateField] = value;
   }
   return request;
 }

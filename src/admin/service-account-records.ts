@@ -5,7 +5,7 @@ import type { ServiceAccountRecord } from './service-account-provider.js';
 
 const SERVICE_ACCOUNT_KEY_PREFIX = 'service-account:';
 
-const optionalStrings = ['audience', 'rotatedAt', 'registrationClientUri', 'tokenEndpointAuthMethod'] as const;
+const optionalStrings = ['audience', 'rotatedAt', 'registrationClientUri', 'tokenEndpointAuthMethod', 'providerId'] as const;
 
 /** Why a parsed record is not a ServiceAccountRecord, or undefined when it is. */
 export function serviceAccountRecordProblem(record: Record<string, unknown>): string | undefined {

@@ -1,12 +1,11 @@
 import { ConflictException, HttpException, Inject, Injectable, InternalServerErrorException, NotFoundException, Optional, ServiceUnavailableException } from '@nestjs/common';
+import { setupErrorsAsHttp } from './setup-errors.js';
 import { IdentityAudit } from '../audit/identity-audit.service.js';
 import { safeDetail } from '../audit/safe-detail.js';
 import { IDENTITY_CREDENTIAL_STORE, type CredentialStore } from '../client/credential-store.js';
-import { CredentialStoreCorruptError } from '../client/file-credential-store.js';
 import { CredentialLockTimeoutError } from '../client/memory-credential-store.js';
-import { SecretBoxError, type SecretBox } from '../client/secret-box.js';
+import type { SecretBox } from '../client/secret-box.js';
 import { IDENTITY_SECRET_BOX, requireSecretBox } from '../client/secret-box.provider.js';
-import { StoredRecordError } from '../client/sealed-records.js';
 import { IdentityConfigurationError } from '../errors/identity-configuration.error.js';
 import { IdentityMetadataService } from '../metadata/identity-metadata.service.js';
 import { TokenAuthenticator } from '../tokens/token-authenticator.service.js';
@@ -38,8 +37,6 @@ export interface ServiceAccountDetails extends ServiceAccountView {
 const LOCK = { ttlMs: 60_000, waitMs: 30_000 };
 const CREATE_LOCK = 'service-accounts:create';
 
-/** Errors whose message is ours and safe, surfaced as 500 with that message (server-side setup, not the caller's input). */
-const SETUP_ERRORS = [IdentityConfigurationError, StoredRecordError, SecretBoxError, CredentialStoreCorruptError];
 
 /** The RFC 7592 handle the provider rotated during an operation, when it did: it must be kept whatever the outcome. */
 function managementHandle(before: ServiceAccountRecord, after: ServiceAccountRecord): Pick<ServiceAccountRecord, 'registrationAccessToken' | 'registrationClientUri'> | undefined {
@@ -214,15 +211,7 @@ export class ServiceAccountsService {
     }
   }
 
-  /** Setup errors become 500s that say what to fix; HttpExceptions pass as they are. */
-  private async translate<T>(run: () => Promise<T>): Promise<T> {
-    try {
-      return await run();
-    } catch (error) {
-      if (SETUP_ERRORS.some((type) => error instanceof type)) {
-        throw new InternalServerErrorException({ statusCode: 500, error: 'identity_setup_error', message: (error as Error).message }, { cause: error });
-      }
-      throw error;
-    }
+  private translate<T>(run: () => Promise<T>): Promise<T> {
+    return setupErrorsAsHttp(run);
   }
 }

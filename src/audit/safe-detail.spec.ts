@@ -17,7 +17,7 @@ describe('safeDetail', () => {
       new IdentityClientCredentialsError('api', 'invalid_client'),
       new CredentialStoreCorruptError('/tmp/x', 'not JSON'),
       new CredentialLockTimeoutError('lock', 10),
-      new SecretBoxError('wrong key'),
+      new SecretBoxError('client:self#api#clientSecret', 'wrong key'),
       new StoredRecordError('client:self', 'tampered'),
       new TokenRequestError('api', 'HTTP 401', 'invalid_client', 401),
       new OutboundRequestError('timeout', 'JWKS', 'https://idp/jwks', 'no answer'),

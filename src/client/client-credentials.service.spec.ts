@@ -144,6 +144,23 @@ describe('ClientCredentialsService', () => {
     expect(status.snapshot().credentialsValid).toBe(true);
   });
 
+  it('tries the rotation\'s other secret once after invalid_client (a new secret still propagating, or the old one in its grace window)', async () => {
+    // The store already holds the new secret, but the provider still only knows the previous one (Auth0 propagation).
+    endpoint.secret = 'previous';
+    service.use({ ...client, clientSecret: 'new', otherSecret: 'previous' }, { methodKnown: true, reload: async () => ({ ...client, clientSecret: 'new', otherSecret: 'previous' }) });
+    expect(await service.getToken()).toMatch(/^token-/);
+    expect(endpoint.requests.map((r) => r.params.get('client_secret'))).toEqual(['new', 'previous']);
+    expect(status.snapshot().credentialsValid).toBe(true);
+  });
+
+  it('gives up after the other secret is refused too, and says so in health', async () => {
+    endpoint.secret = 'neither';
+    service.use({ ...client, clientSecret: 'new', otherSecret: 'previous' }, { methodKnown: true });
+    await expect(service.getToken()).rejects.toThrow(TokenRequestError);
+    expect(endpoint.requests.map((r) => r.params.get('client_secret'))).toEqual(['new', 'previous']);
+    expect(status.snapshot().credentialsValid).toBe(false);
+  });
+
   it('authenticates with client_secret_basic, form-encoding id and secret', async () => {
     endpoint.method = 'client_secret_basic';
     endpoint.secret = 'se:cr et/+';

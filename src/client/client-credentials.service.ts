@@ -18,6 +18,15 @@ export interface ClientProbeResult {
   reason?: string;
 }
 
+/** Credentials plus, during a rotation's grace window or its recovery, the other secret to try once. */
+export interface InstalledCredentials extends ClientCredentials {
+  /**
+   * The previous secret while the provider's grace window lasts (Keycloak/Okta), which also
+   * covers a new secret that has not propagated yet (Auth0), or a rotation's pending secret.
+   */
+  otherSecret?: string;
+}
+
 interface CachedToken {
   token: string;
   refreshAt: number;
@@ -50,11 +59,11 @@ function jwtLifetimeSeconds(token: string): number | undefined {
 @Injectable()
 export class ClientCredentialsService {
   private readonly logger = new Logger('IdentityClient');
-  private credentials?: ClientCredentials;
+  private credentials?: InstalledCredentials;
   /** The method came from options or the registration: never second-guessed. */
   private methodKnown = true;
   /** Re-reads stored credentials (another replica or the CLI may have rotated them). */
-  private reload?: () => Promise<ClientCredentials | undefined>;
+  private reload?: () => Promise<InstalledCredentials | undefined>;
   private readonly cache = new Map<string, CachedToken>();
   private readonly inFlight = new Map<string, Promise<string>>();
   /** Bumped on every credential change, so answers to requests made with old credentials are not cached. */
@@ -73,7 +82,7 @@ export class ClientCredentialsService {
   }
 
   /** Installs credentials and drops every cached token. */
-  use(credentials: ClientCredentials, options: { methodKnown: boolean; reload?: () => Promise<ClientCredentials | undefined> }): void {
+  use(credentials: InstalledCredentials, options: { methodKnown: boolean; reload?: () => Promise<InstalledCredentials | undefined> }): void {
     this.credentials = { ...credentials };
     this.methodKnown = options.methodKnown;
     this.reload = options.reload;
@@ -149,7 +158,7 @@ export class ClientCredentialsService {
     return result;
   }
 
-  private async fetchToken(credentials: ClientCredentials, request: TokenRequest): Promise<TokenResponse> {
+  private async fetchToken(credentials: InstalledCredentials, request: TokenRequest): Promise<TokenResponse> {
     try {
       const response = await this.request(credentials, request);
       this.status.recordCredentialValidation(true);
@@ -162,6 +171,19 @@ export class ClientCredentialsService {
       if (fresh && fresh.clientSecret !== credentials.clientSecret) {
         this.use(fresh, { methodKnown: true, reload: this.reload });
         return this.fetchToken(fresh, request);
+      }
+      // Within a rotation: the other secret, once (a new secret still propagating, or the old one in its grace window).
+      const other = (fresh ?? credentials).otherSecret;
+      if (other && other !== credentials.clientSecret) {
+        try {
+          const response = await this.request({ ...credentials, clientSecret: other }, request);
+          this.logger.warn(`Client "${credentials.clientId}": the current secret was refused and the other secret of the rotation was accepted`);
+          this.status.recordCredentialValidation(true);
+          return response;
+        } catch (retryError) {
+          this.metrics.tokenExchangeFailure();
+          if (!(retryError instanceof TokenRequestError) || retryError.oauthError !== 'invalid_client') throw retryError;
+        }
       }
       this.status.recordCredentialValidation(false, `client "${credentials.clientId}": invalid_client: ${INVALID_CLIENT_FIX}`);
       throw error;

@@ -1,20 +1,22 @@
-import { Inject, Injectable, Logger, Optional, type OnApplicationShutdown } from '@nestjs/common';
-import { IDENTITY_SERVICE_ACCOUNT_PROVIDER, type ServiceAccountProvider } from '../admin/service-account-provider.js';
+import { ConflictException, Inject, Injectable, Logger, Optional, type OnApplicationShutdown } from '@nestjs/common';
+import { judgeRotation, type RotationOutcome } from '../admin/rotation-check.js';
+import { tokenEndpointProbe } from '../admin/secret-probe.js';
+import { IDENTITY_SERVICE_ACCOUNT_PROVIDER, type RotateServiceAccountOptions, type ServiceAccountProvider } from '../admin/service-account-provider.js';
 import { IdentityAudit } from '../audit/identity-audit.service.js';
 import { safeDetail } from '../audit/safe-detail.js';
 import { IdentityConfigurationError } from '../errors/identity-configuration.error.js';
 import { InjectIdentityOptions } from '../identity-options.token.js';
 import type { AutoProvisionOptions, ResolvedIdentityOptions, TokenEndpointAuthMethod } from '../identity-options.js';
 import { IdentityMetadataService } from '../metadata/identity-metadata.service.js';
-import { API_CLIENT_KEY, apiClientRecords, type StoredApiClient } from './api-client-records.js';
-import { ClientCredentialsService } from './client-credentials.service.js';
+import { IdentityStatus } from '../health/identity-status.js';
+import { API_CLIENT_KEY, apiClientRecords, otherSecretOf, type StoredApiClient } from './api-client-records.js';
+import { ClientCredentialsService, type InstalledCredentials } from './client-credentials.service.js';
 import { IdentityClientCredentialsError } from './client-credentials.error.js';
 import { isCredentialStore } from './credential-store.factory.js';
 import { IDENTITY_CREDENTIAL_STORE, type CredentialStore } from './credential-store.js';
 import type { SecretBox } from './secret-box.js';
 import { IDENTITY_SECRET_BOX, requireSecretBox } from './secret-box.provider.js';
 import type { SealedRecords } from './sealed-records.js';
-import type { ClientCredentials } from './token-request.js';
 
 /** Where the API's client came from at boot. */
 export type ApiClientSource = 'options' | 'store' | 'provisioned' | 'none';
@@ -38,6 +40,7 @@ export class ClientProvisioningService implements OnApplicationShutdown {
     private readonly metadata: IdentityMetadataService,
     private readonly credentials: ClientCredentialsService,
     private readonly audit: IdentityAudit,
+    private readonly status: IdentityStatus,
     @Inject(IDENTITY_SERVICE_ACCOUNT_PROVIDER) private readonly provider: ServiceAccountProvider,
     @Optional() @Inject(IDENTITY_CREDENTIAL_STORE) private readonly store?: CredentialStore,
     @Optional() @Inject(IDENTITY_SECRET_BOX) private readonly box?: SecretBox,
@@ -63,7 +66,7 @@ export class ClientProvisioningService implements OnApplicationShutdown {
       this.credentials.use(configured, { methodKnown: this.options.client?.tokenEndpointAuthMethod !== undefined });
       this.bootSource = 'options';
     } else if (stored) {
-      this.install(stored);
+      this.install(await this.recoverInterruptedRotation(stored));
       this.bootSource = 'store';
     } else if (autoProvision && hasMetadata) {
       const provisioned = await this.provisionAtBoot(autoProvision);
@@ -108,30 +111,95 @@ export class ClientProvisioningService implements OnApplicationShutdown {
     return result;
   }
 
-  /** A new secret for the stored client (RFC 7592 through the provider), used at once. */
-  async rotate(actor: string): Promise<StoredApiClient> {
+  /**
+   * A new secret for the stored client through the ServiceAccountProvider, judged like a service
+   * account's (501 kept, 502 old still accepted) and used at once. Crash-safe in steps: mark the
+   * record, rotate at the provider, write the new secret as pending, judge, then promote it (the
+   * previous one stays sealed beside it while the provider's grace window lasts). A boot that finds
+   * the mark finishes or undoes the rotation (recoverInterruptedRotation). Never returns a secret.
+   */
+  async rotate(actor: string, options: RotateServiceAccountOptions = {}): Promise<ApiClientRotation> {
     const records = this.records('to rotate the stored client');
     return this.store!.withLock(
       PROVISION_LOCK_NAME,
       async () => {
         const stored = await records.read(API_CLIENT_KEY);
         if (!stored) {
-          throw new IdentityConfigurationError('client', 'no provisioned client is stored, so there is nothing to rotate; credentials passed as client.clientId/clientSecret are rotated at the provider');
+          throw new ConflictException('no provisioned client is stored, so there is nothing to rotate here; credentials passed as client.clientId/clientSecret are rotated in the provider\'s console');
         }
+        const base: StoredApiClient = withoutRotation(stored);
+        let kept: StoredApiClient = base;
         try {
-          const issued = await this.provider.rotate(stored);
-          const client: StoredApiClient = { ...issued.record, clientId: stored.clientId, clientSecret: issued.clientSecret };
-          await records.write(API_CLIENT_KEY, client);
-          await this.audit.record({ action: 'client.rotate', actor, outcome: 'success', target: client.clientId });
+          await records.write(API_CLIENT_KEY, { ...base, rotationStartedAt: new Date().toISOString() });
+          const rotated = await this.provider.rotate(base, options);
+          // The provider may have rotated the registration access token too: keep it whatever happens next.
+          kept = { ...base, registrationAccessToken: rotated.record.registrationAccessToken ?? base.registrationAccessToken, registrationClientUri: rotated.record.registrationClientUri ?? base.registrationClientUri };
+          await records.write(API_CLIENT_KEY, { ...kept, rotationStartedAt: new Date().toISOString(), pendingClientSecret: rotated.clientSecret });
+          const outcome = await judgeRotation({ ...rotated, previousSecret: rotated.previousSecret ?? base.clientSecret }, this.secretProbe(base), this.provider.kind && this.provider.kind !== 'rfc7592' ? `the ${this.provider.kind} provider` : 'the provider');
+          const client: StoredApiClient = {
+            ...rotated.record,
+            clientId: base.clientId,
+            clientSecret: rotated.clientSecret,
+            rotatedAt: rotated.record.rotatedAt ?? new Date().toISOString(),
+            ...(outcome.previousSecretValidUntil ? { previousClientSecret: base.clientSecret, previousSecretValidUntil: outcome.previousSecretValidUntil } : {}),
+          };
+          await records.write(API_CLIENT_KEY, withoutPending(client));
           this.install(client);
-          return client;
+          const unconfirmed = outcome.previousSecret === 'unconfirmed';
+          await this.audit.record({ action: 'client.rotate', actor, outcome: unconfirmed ? 'unconfirmed' : 'success', target: client.clientId, ...(unconfirmed ? { detail: `the previous secret may still work: ${outcome.reason}` } : {}) });
+          return { clientId: client.clientId, rotatedAt: client.rotatedAt!, ...outcome };
         } catch (error) {
+          // The stored secret stays the one in force; only a rotated management handle is kept.
+          await records.write(API_CLIENT_KEY, kept).catch(() => undefined);
           await this.audit.record({ action: 'client.rotate', actor, outcome: 'failure', target: stored.clientId, detail: safeDetail(error) });
           throw error;
         }
       },
       PROVISION_LOCK,
     );
+  }
+
+  /**
+   * A record still marked by a rotation that never finished (the process died in it): keep the
+   * secret the provider accepts. The pending secret, if the provider took it, is promoted (the old
+   * one kept as previous); otherwise the current one stays. When neither is accepted, the provider
+   * holds a secret we never stored (the crash fell between its answer and our first write): the
+   * credential check turns red with what to do.
+   */
+  private async recoverInterruptedRotation(stored: StoredApiClient): Promise<StoredApiClient> {
+    if (!stored.rotationStartedAt || this.metadata.current() === undefined) return stored;
+    const records = this.records('to open the stored client');
+    return this.store!.withLock(
+      PROVISION_LOCK_NAME,
+      async () => {
+        const fresh = (await records.read(API_CLIENT_KEY)) ?? stored;
+        if (!fresh.rotationStartedAt) return fresh;
+        const probe = this.secretProbe(fresh);
+        const pending = fresh.pendingClientSecret;
+        let recovered: StoredApiClient | undefined;
+        if (pending && (await probe(pending)) === 'accepted') {
+          recovered = { ...withoutRotation(fresh), clientSecret: pending, rotatedAt: fresh.rotationStartedAt, previousClientSecret: fresh.clientSecret, previousSecretValidUntil: new Date(Date.now() + INTERRUPTED_PREVIOUS_GRACE_MS).toISOString() };
+          this.logger.warn(`Client "${fresh.clientId}": finished a rotation interrupted at ${fresh.rotationStartedAt} (the provider had issued the new secret)`);
+        } else if ((await probe(fresh.clientSecret)) !== 'refused') {
+          recovered = withoutRotation(fresh);
+          this.logger.warn(`Client "${fresh.clientId}": a rotation interrupted at ${fresh.rotationStartedAt} had not changed the secret; kept it`);
+        }
+        if (!recovered) {
+          const reason = `client "${fresh.clientId}": a rotation interrupted at ${fresh.rotationStartedAt} left a secret the provider refuses; reset the client's secret in the provider's console and store it with \`nestjs-identity client provision --replace\`, or register a new one`;
+          this.status.recordCredentialValidation(false, reason);
+          this.logger.error(reason);
+          return fresh;
+        }
+        await records.write(API_CLIENT_KEY, recovered);
+        await this.audit.record({ action: 'client.rotate.recover', actor: 'system', outcome: 'success', target: fresh.clientId });
+        return recovered;
+      },
+      PROVISION_LOCK,
+    );
+  }
+
+  private secretProbe(client: StoredApiClient) {
+    return tokenEndpointProbe(this.metadata.current()?.tokenUrl, { clientId: client.clientId, tokenEndpointAuthMethod: client.tokenEndpointAuthMethod, audience: client.audience }, this.metadata.policy());
   }
 
   async onApplicationShutdown(): Promise<void> {
@@ -184,6 +252,7 @@ export class ClientProvisioningService implements OnApplicationShutdown {
     const records = this.records('to open the stored client');
     this.credentials.use(toCredentials(client), {
       methodKnown: true,
+      // Another replica (or the CLI) may have rotated: the store is the truth, re-read on invalid_client.
       reload: async () => {
         const fresh = await records.read(API_CLIENT_KEY);
         return fresh && toCredentials(fresh);
@@ -199,6 +268,26 @@ export class ClientProvisioningService implements OnApplicationShutdown {
 
 
 /** The stored record's method was validated on read (client_secret_basic or client_secret_post). */
-function toCredentials(client: StoredApiClient): ClientCredentials {
-  return { clientId: client.clientId, clientSecret: client.clientSecret, tokenEndpointAuthMethod: client.tokenEndpointAuthMethod as TokenEndpointAuthMethod };
+function toCredentials(client: StoredApiClient): InstalledCredentials {
+  return { clientId: client.clientId, clientSecret: client.clientSecret, tokenEndpointAuthMethod: client.tokenEndpointAuthMethod as TokenEndpointAuthMethod, otherSecret: otherSecretOf(client) };
+}
+
+/** What a rotation of the API's own client answers: never the secret (it stays sealed in the store). */
+export interface ApiClientRotation extends RotationOutcome {
+  clientId: string;
+  rotatedAt: string;
+}
+
+/** After a recovered interruption the old secret may still be within a grace window we cannot know: try it for a day. */
+const INTERRUPTED_PREVIOUS_GRACE_MS = 24 * 3600_000;
+
+function withoutPending(client: StoredApiClient): StoredApiClient {
+  const { rotationStartedAt: _started, pendingClientSecret: _pending, ...rest } = client;
+  return rest;
+}
+
+/** The record with no rotation in progress and no previous secret (a new rotation replaces both). */
+function withoutRotation(client: StoredApiClient): StoredApiClient {
+  const { previousClientSecret: _previous, previousSecretValidUntil: _until, ...rest } = withoutPending(client);
+  return rest;
 }

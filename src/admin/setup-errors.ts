@@ -1,0 +1,20 @@
+import { InternalServerErrorException } from '@nestjs/common';
+import { CredentialStoreCorruptError } from '../client/file-credential-store.js';
+import { SecretBoxError } from '../client/secret-box.js';
+import { StoredRecordError } from '../client/sealed-records.js';
+import { IdentityConfigurationError } from '../errors/identity-configuration.error.js';
+
+/** Errors whose message is ours and safe, surfaced as 500 with that message (server-side setup, not the caller's input). */
+const SETUP_ERRORS = [IdentityConfigurationError, StoredRecordError, SecretBoxError, CredentialStoreCorruptError];
+
+/** Runs an admin operation: setup errors become 500s that say what to fix; HttpExceptions pass as they are. */
+export async function setupErrorsAsHttp<T>(run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    if (SETUP_ERRORS.some((type) => error instanceof type)) {
+      throw new InternalServerErrorException({ statusCode: 500, error: 'identity_setup_error', message: (error as Error).message }, { cause: error });
+    }
+    throw error;
+  }
+}
