@@ -17,11 +17,17 @@ const BASE = '/admin/identity/service-accounts';
 let idp: DevelopmentIdentityProvider;
 const dirs: string[] = [];
 
-beforeAll(async () => {
-  idp = await DevelopmentIdentityProvider.start({ audience: AUDIENCE });
-});
+/**
+ * Every service-account test runs against both behaviours of an RFC 7592 PUT: `stock` keeps the
+ * secret (stock oidc-provider, Keycloak's registration API: rotation must answer 501), `rotating`
+ * issues a new one (the opt-in kinder mode: rotation must be confirmed at the token endpoint).
+ */
+const MODES = [
+  ['stock', { rotateClientSecretOnUpdate: false }],
+  ['rotating', { rotateClientSecretOnUpdate: true }],
+] as const;
+
 afterAll(async () => {
-  await idp?.stop();
   await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));
 });
 
@@ -61,6 +67,14 @@ async function auditEvents(dir: string): Promise<Array<Record<string, unknown>>>
   return text.trim() ? text.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>) : [];
 }
 
+describe.each(MODES)('against the development provider in %s mode', (mode, providerOptions) => {
+beforeAll(async () => {
+  idp = await DevelopmentIdentityProvider.start({ audience: AUDIENCE, ...providerOptions });
+});
+afterAll(async () => {
+  await idp?.stop();
+});
+
 describe.each(PLATFORMS)('service-account admin routes on %s', (platform) => {
   let app: INestApplication;
   let http: ReturnType<typeof request>;
@@ -89,21 +103,36 @@ describe.each(PLATFORMS)('service-account admin routes on %s', (platform) => {
     expect(orders.status).toBe(200);
 
     const forget = vi.spyOn(app.get(TokenAuthenticator), 'forgetClient');
-    const rotated = await http.post(`${BASE}/${clientId}/rotate`).auth(admin, { type: 'bearer' });
-    // Cached verifications of the account are dropped once its secret changes.
-    expect(forget).toHaveBeenCalledWith(clientId);
-    expect(rotated.status, rotated.text).toBe(200);
-    expect(rotated.headers['cache-control']).toBe('no-store');
-    expect(rotated.body).toMatchObject({ clientId, name, rotatedAt: expect.any(String), clientSecret: expect.any(String) });
-    expect(rotated.body.clientSecret).not.toBe(clientSecret);
-    expect((await tokenFor(clientId, rotated.body.clientSecret)).status).toBe(200);
-    const old = await tokenFor(clientId, clientSecret);
-    expect([old.status, old.body.error]).toEqual([401, 'invalid_client']);
+    const attempt = await http.post(`${BASE}/${clientId}/rotate`).auth(admin, { type: 'bearer' });
+    expect(attempt.headers['cache-control']).toBe('no-store');
+    let rotated = attempt;
+    if (mode === 'stock') {
+      // The provider kept the secret: no success, nothing changed, the old secret still the one that works.
+      expect(attempt.status, attempt.text).toBe(501);
+      expect(attempt.body).toMatchObject({ error: 'not_supported_by_provider', message: expect.stringContaining('the provider kept the old client_secret on RFC 7592 update') });
+      expect(attempt.text).not.toContain(clientSecret);
+      expect(forget).not.toHaveBeenCalled();
+      expect((await tokenFor(clientId, clientSecret)).status).toBe(200);
+      const unchanged = await http.get(BASE).auth(admin, { type: 'bearer' });
+      expect(unchanged.body).toContainEqual({ clientId, name, scopes: ['orders:read'], audience: AUDIENCE, createdAt: expect.any(String), tokenEndpointAuthMethod: 'client_secret_post' });
+      // The RFC 7592 handle oidc-provider rotated on that PUT was kept: the account is still manageable.
+      expect((await http.get(`${BASE}/${clientId}`).auth(admin, { type: 'bearer' })).body).toMatchObject({ atProvider: 'present' });
+      rotated = { ...attempt, body: { clientSecret, rotatedAt: undefined } } as typeof attempt;
+    } else {
+      // Cached verifications of the account are dropped once its secret changes.
+      expect(forget).toHaveBeenCalledWith(clientId);
+      expect(attempt.status, attempt.text).toBe(200);
+      expect(attempt.body).toMatchObject({ clientId, name, rotatedAt: expect.any(String), clientSecret: expect.any(String), previousSecret: 'refused' });
+      expect(attempt.body.clientSecret).not.toBe(clientSecret);
+      expect((await tokenFor(clientId, attempt.body.clientSecret)).status).toBe(200);
+      const old = await tokenFor(clientId, clientSecret);
+      expect([old.status, old.body.error]).toEqual([401, 'invalid_client']);
+    }
 
     // Secrets are shown once: never by list or get, nor the registration access token.
     const list = await http.get(BASE).auth(admin, { type: 'bearer' });
     expect(list.status).toBe(200);
-    expect(list.body).toContainEqual({ clientId, name, scopes: ['orders:read'], audience: AUDIENCE, createdAt: expect.any(String), rotatedAt: rotated.body.rotatedAt, tokenEndpointAuthMethod: 'client_secret_post' });
+    expect(list.body).toContainEqual({ clientId, name, scopes: ['orders:read'], audience: AUDIENCE, createdAt: expect.any(String), ...(mode === 'rotating' ? { rotatedAt: rotated.body.rotatedAt } : {}), tokenEndpointAuthMethod: 'client_secret_post' });
     const one = await http.get(`${BASE}/${clientId}`).auth(admin, { type: 'bearer' });
     expect(one.body).toMatchObject({ clientId, atProvider: 'present' });
     const byName = await http.get(`${BASE}/${name}`).auth(admin, { type: 'bearer' });
@@ -126,9 +155,10 @@ describe.each(PLATFORMS)('service-account admin routes on %s', (platform) => {
     const events = await auditEvents(dir);
     expect(events.filter((e) => e.target === clientId).map((e) => [e.action, e.outcome])).toEqual([
       ['service-account.create', 'success'],
-      ['service-account.rotate', 'success'],
+      ['service-account.rotate', mode === 'stock' ? 'failure' : 'success'],
       ['service-account.delete', 'success'],
     ]);
+    if (mode === 'stock') expect(events.find((e) => e.target === clientId && e.action === 'service-account.rotate')!.detail).toMatch(/^501: .*kept the old client_secret/);
     expect(events.find((e) => e.target === clientId)!.actor).toBe('service-account:dev-service-account name="Development Service Account"');
     const log = await readFile(join(dir, 'audit.log'), 'utf8');
     const store = await readFile(join(dir, 'credentials.json'), 'utf8');
@@ -138,17 +168,22 @@ describe.each(PLATFORMS)('service-account admin routes on %s', (platform) => {
     }
   });
 
-  it('serialises concurrent rotations of one account: every one succeeds, only the last secret works', async () => {
+  it('serialises concurrent rotations of one account: each is judged on its own; exactly one secret works afterwards', async () => {
     const created = await http.post(BASE).auth(admin, { type: 'bearer' }).send({ name: `rotating-${platform}`, scopes: ['orders:read'] });
-    const { clientId } = created.body as { clientId: string };
-    // Each rotation replaces the registration access token: an unserialised one would use a dead token and fail.
+    const { clientId, clientSecret } = created.body as { clientId: string; clientSecret: string };
+    // Each PUT replaces the registration access token: an unserialised rotation would use a dead token and fail.
     const rotations = await Promise.all(Array.from({ length: 4 }, () => http.post(`${BASE}/${clientId}/rotate`).auth(admin, { type: 'bearer' })));
+    if (mode === 'stock') {
+      expect(rotations.map((r) => r.status)).toEqual([501, 501, 501, 501]);
+      expect((await tokenFor(clientId, clientSecret)).status).toBe(200);
+      return;
+    }
     expect(rotations.map((r) => r.status)).toEqual([200, 200, 200, 200]);
     const secrets = rotations.map((r) => r.body.clientSecret as string);
     expect(new Set(secrets).size).toBe(4);
     const last = [...rotations].sort((a, b) => String(a.body.rotatedAt).localeCompare(String(b.body.rotatedAt))).at(-1)!;
     const working = [];
-    for (const secret of secrets) if ((await tokenFor(clientId, secret)).status === 200) working.push(secret);
+    for (const secret of [clientSecret, ...secrets]) if ((await tokenFor(clientId, secret)).status === 200) working.push(secret);
     expect(working).toEqual([last.body.clientSecret]);
   });
 
@@ -206,7 +241,9 @@ describe.each(PLATFORMS)('service-account admin routes on %s', (platform) => {
     if (platform === 'express') expect(proto.body).toMatchObject({ field: '"__proto__"' });
     expect((await post('{"name":')).status).toBe(400);
     const rotateWithBody = await http.post(`${BASE}/whatever/rotate`).auth(admin, { type: 'bearer' }).send({ secret: 'mine' });
-    expect([rotateWithBody.status, rotateWithBody.body.field]).toEqual([400, 'body']);
+    expect([rotateWithBody.status, rotateWithBody.body.field]).toEqual([400, 'secret']);
+    const rotateWithString = await http.post(`${BASE}/whatever/rotate`).auth(admin, { type: 'bearer' }).send({ revokeTokens: 'no' });
+    expect([rotateWithString.status, rotateWithString.body.field]).toEqual([400, 'revokeTokens']);
     const failures = (await auditEvents(dir)).filter((e) => e.action === 'service-account.create' && e.outcome === 'failure');
     expect(failures.length).toBeGreaterThanOrEqual(cases.length);
   });
@@ -246,7 +283,16 @@ describe.each(PLATFORMS)('service-account admin routes on %s', (platform) => {
   });
 });
 
+});
+
 describe.each(PLATFORMS)('admin route switches on %s', (platform) => {
+  beforeAll(async () => {
+    idp = await DevelopmentIdentityProvider.start({ audience: AUDIENCE });
+  });
+  afterAll(async () => {
+    await idp?.stop();
+  });
+
   it('answers 404 while admin.enabled is false, even to an admin', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'nestjs-identity-admin-'));
     dirs.push(dir);
