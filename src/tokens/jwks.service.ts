@@ -10,6 +10,7 @@ import { LAST_GOOD_JWKS_KEY, parseLastGoodJwks, serializeLastGoodJwks } from '..
 import { safeFetch } from '../metadata/safe-fetch.js';
 import { IdentityMetrics, type JwksRefreshTrigger } from '../metrics/identity.metrics.js';
 import { keyFitsAlgorithm, toVerificationKeys, usableJwks, type VerificationKey } from './jwks-keys.js';
+import { UnknownKidThrottle } from './unknown-kid-throttle.js';
 
 type Jwk = Record<string, unknown>;
 
@@ -27,8 +28,8 @@ async function verificationKeys(jwksUri: string, algorithms: readonly JwtAlgorit
  * The provider's signing keys as parsed KeyObjects by kid. jwks-rsa turns JWKs into keys; our
  * safe fetch brings them (timeouts, byte cap, URL policy). Keys are refetched in the background
  * before they expire (cacheTtl, like the metadata), retried with backoff while the provider is
- * down, served stale for at most maxStale, and refetched on an unknown kid at most once per
- * cooldown however many requests carry it.
+ * down, served stale for at most maxStale, and refetched on an unknown kid: at once after a quiet
+ * spell, with a doubling wait (capped by jwksCooldown) while kids keep being unknown.
  */
 @Injectable()
 export class JwksService implements OnModuleDestroy {
@@ -37,13 +38,13 @@ export class JwksService implements OnModuleDestroy {
   private all: VerificationKey[] = [];
   /** When the keys in use were fetched (the persisted copy keeps its original time). */
   private fetchedAt?: Date;
-  private lastAttempt = 0;
   private failures = 0;
   private inFlight?: Promise<void>;
   private timer?: NodeJS.Timeout;
   private warmed = false;
   private destroyed = false;
   private readonly listeners = new Set<(removedKids: string[]) => void>();
+  private readonly unknownKids: UnknownKidThrottle;
 
   constructor(
     @InjectIdentityOptions() private readonly options: ResolvedIdentityOptions,
@@ -51,6 +52,7 @@ export class JwksService implements OnModuleDestroy {
     private readonly status: IdentityStatus,
     private readonly metrics: IdentityMetrics,
   ) {
+    this.unknownKids = new UnknownKidThrottle(options.jwksCooldownMs);
     // A new jwksUrl means a new key set; metadata coming back after an outage means the keys may
     // come back too; a forced metadata refresh() refetches the keys as well.
     metadata.onChange((next, previous, change) => {
@@ -71,19 +73,29 @@ export class JwksService implements OnModuleDestroy {
     this.schedule();
   }
 
-  /** The key for a token header; refetches on an unknown kid at most once per cooldown. */
+  /**
+   * The key for a token header. An unknown kid refetches the JWKS at once after a quiet spell (a
+   * key just published passes on its first try); a run of kids that stay unknown backs off (see
+   * UnknownKidThrottle). Requests carrying known kids never wait for any of it.
+   */
   getKey(kid: string | undefined, alg: JwtAlgorithm): VerificationKey | Promise<VerificationKey> {
     // Keys past their serving window (or no keys at all) vouch for nothing: the provider's fault, 503.
     if (!this.status.canServe()) throw new IdentityUnavailableError();
     const found = this.find(kid, alg);
     if (found) return found;
-    if (Date.now() - this.lastAttempt < this.options.jwksCooldownMs && !this.inFlight) {
-      throw new InvalidTokenError('unknown_key');
+    // A refetch already under way answers this kid too, at no extra cost.
+    if (!this.inFlight) {
+      if (!this.unknownKids.allows(kid)) throw new InvalidTokenError('unknown_key');
+      this.unknownKids.started();
     }
     return this.refresh('unknown_kid').then(
       () => {
         const key = this.find(kid, alg);
-        if (!key) throw new InvalidTokenError('unknown_key');
+        if (!key) {
+          this.unknownKids.missed(kid);
+          throw new InvalidTokenError('unknown_key');
+        }
+        this.unknownKids.found();
         return key;
       },
       () => {
@@ -128,7 +140,6 @@ export class JwksService implements OnModuleDestroy {
   }
 
   private async fetchKeys(trigger: JwksRefreshTrigger): Promise<void> {
-    this.lastAttempt = Date.now();
     const fetchedAt = new Date();
     let jwksUrl: string | undefined;
     try {
