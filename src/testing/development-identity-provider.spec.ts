@@ -251,8 +251,9 @@ describe('DevelopmentIdentityProvider', () => {
   });
 
   describe('dynamic client registration (RFC 7591 / 7592)', () => {
-    it('registers, reads, rotates the secret, and deletes a client', async () => {
-      const created = await getJson(`${idp.issuer}/oauth/register`, {
+    /** RFC 7591 registration, a token with the secret, an RFC 7592 read, then a PUT of the metadata read. */
+    async function registerAndUpdate(provider: DevelopmentIdentityProvider) {
+      const created = await getJson(`${provider.issuer}/oauth/register`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({
@@ -268,18 +269,18 @@ describe('DevelopmentIdentityProvider', () => {
       const { client_id: clientId, client_secret: oldSecret, registration_client_uri: uri, registration_access_token: rat } = created.body;
       expect(typeof clientId).toBe('string');
       expect(typeof oldSecret).toBe('string');
-      expect(uri).toBe(`${idp.issuer}/oauth/register/${clientId}`);
+      expect(uri).toBe(`${provider.issuer}/oauth/register/${clientId}`);
       expect(typeof rat).toBe('string');
       expect(created.body['client_secret_expires_at']).toBe(0);
 
       const tokenWith = (secret: string) =>
-        getJson(`${idp.issuer}/oauth/token`, {
+        getJson(`${provider.issuer}/oauth/token`, {
           ...form({ grant_type: 'client_credentials', scope: 'reports:read' }),
           headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(clientId, secret) },
         });
       const first = await tokenWith(oldSecret);
       expect(first.status).toBe(200);
-      expect(await verify(idp, first.body['access_token'])).toMatchObject({ sub: `sa:${clientId}`, scope: 'reports:read' });
+      expect(await verify(provider, first.body['access_token'])).toMatchObject({ sub: `sa:${clientId}`, scope: 'reports:read' });
 
       const read = await getJson(uri, { headers: { authorization: `Bearer ${rat}` } });
       expect(read.status).toBe(200);
@@ -292,22 +293,36 @@ describe('DevelopmentIdentityProvider', () => {
         body: JSON.stringify(metadata),
       });
       expect(updated.status).toBe(200);
-      const newSecret = updated.body['client_secret'] as string;
       const newRat = updated.body['registration_access_token'] as string;
-      expect(newSecret).not.toBe(oldSecret);
       expect(newRat).not.toBe(rat);
+      return { clientId, oldSecret, uri, newRat, updatedSecret: updated.body['client_secret'] as string, tokenWith };
+    }
 
-      expect((await tokenWith(newSecret)).status).toBe(200);
-      const withOld = await tokenWith(oldSecret);
-      expect(withOld.status).toBe(401);
-      expect(withOld.body['error']).toBe('invalid_client');
+    it('registers, reads, updates (keeping the secret, like stock oidc-provider) and deletes a client', async () => {
+      const { clientId, oldSecret, uri, newRat, updatedSecret, tokenWith } = await registerAndUpdate(idp);
+      expect(updatedSecret).toBe(oldSecret);
+      expect((await tokenWith(oldSecret)).status).toBe(200);
 
       const deleted = await fetch(uri, { method: 'DELETE', headers: { authorization: `Bearer ${newRat}` } });
       expect(deleted.status).toBe(204);
       expect(idp.clientMetadata(clientId)).toBeUndefined();
-      const afterDelete = await tokenWith(newSecret);
+      const afterDelete = await tokenWith(oldSecret);
       expect(afterDelete.status).toBe(401);
       expect(afterDelete.body['error']).toBe('invalid_client');
+    });
+
+    it('rotateClientSecretOnUpdate: true issues a new secret on update and the old one fails at once', async () => {
+      const rotating = await DevelopmentIdentityProvider.start({ audience: AUDIENCE, rotateClientSecretOnUpdate: true });
+      try {
+        const { oldSecret, updatedSecret: newSecret, tokenWith } = await registerAndUpdate(rotating);
+        expect(newSecret).not.toBe(oldSecret);
+        expect((await tokenWith(newSecret)).status).toBe(200);
+        const withOld = await tokenWith(oldSecret);
+        expect(withOld.status).toBe(401);
+        expect(withOld.body['error']).toBe('invalid_client');
+      } finally {
+        await rotating.stop();
+      }
     });
 
     it('does not require redirect_uris for a client_credentials client', async () => {

@@ -61,7 +61,13 @@ export interface DevelopmentIdentityProviderOptions {
   user?: Partial<DevelopmentUser>;
   /** `typ` header of access tokens. Default `JWT` (upstream); `at+jwt` for RFC 9068. */
   typ?: AccessTokenTyp;
-  /** RFC 7592 PUT issues a new client_secret (the old one stops working). Default true. */
+  /**
+   * RFC 7592 PUT issues a new client_secret (the old one stops working at once). Default false:
+   * the PUT keeps the secret, exactly like stock oidc-provider, Keycloak and upstream s3db (RFC 7592
+   * §2.2 lets a server keep it). The development provider is no kinder than real providers by
+   * default, so a secret rotation that relies on RFC 7592 is judged "not supported" (501) here as it
+   * would be in production; set true only to exercise a provider that does issue a new secret.
+   */
   rotateClientSecretOnUpdate?: boolean;
   /** RFC 7592 PUT issues a new registration_access_token (oidc-provider's default). Default true. */
   rotateRegistrationAccessToken?: boolean;

@@ -178,7 +178,9 @@ describe('DevelopmentIdentityProvider stateFile', () => {
 
   it('persists RFC 7592 updates (rotated secret and RAT) and deletion', async () => {
     const stateFile = stateFileOf(join(dir, 'management'));
-    const first = await start(stateFile);
+    // The opt-in secret rotation, so that a changed secret has to survive the restart.
+    const rotating = { rotateClientSecretOnUpdate: true };
+    const first = await start(stateFile, rotating);
     const created = await getJson(`${first.issuer}/oauth/register`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },

@@ -71,7 +71,7 @@ export function describeServiceAccountProviderContract(name: string, setup: () =
       fixture = await setup();
     });
     afterAll(async () => {
-      fixture.fault?.(undefined);
+      fixture?.fault?.(undefined);
       await fixture?.close();
     });
 
@@ -143,7 +143,7 @@ export function describeServiceAccountProviderContract(name: string, setup: () =
         if (!fixture.fault) return;
         record = (await fixture.provider.create({ name: `contract-errors-${Date.now()}`, scopes: fixture.scopes, audience: fixture.audience })).record;
       });
-      afterAll(() => fixture.fault?.(undefined));
+      afterAll(() => fixture?.fault?.(undefined));
 
       it('401 → 502 naming the credentials option', async (context) => {
         if (!fixture.fault) return context.skip();
@@ -158,7 +158,7 @@ export function describeServiceAccountProviderContract(name: string, setup: () =
         fixture.fault('forbidden');
         const error = await failure(() => fixture.provider.rotate(record));
         expect(error.getStatus()).toBe(502);
-        expect(JSON.stringify(error.getResponse())).toMatch(/grant them "[^"]+"/);
+        expect(error.message).toMatch(/grant them "[^"]+"/);
       });
 
       it('404 → 404', async (context) => {
