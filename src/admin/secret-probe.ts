@@ -11,9 +11,10 @@ export interface SecretProbeTarget {
 }
 
 /**
- * A SecretProbe that sends one client_credentials request (no scope) to `tokenUrl`. Only an
- * `invalid_client` answer (or a bare 401) counts as "refused": `invalid_scope` and the like mean
- * the secret itself was accepted or the endpoint could not tell, and a transport failure is `unknown`.
+ * A SecretProbe that sends one client_credentials request (no scope) to `tokenUrl`. Only
+ * `invalid_client`, or a 401 that is bare or `access_denied` (Auth0's answer to a wrong secret),
+ * counts as "refused": `invalid_scope`, a 403 `access_denied` and the like mean the secret itself
+ * was accepted; a transport failure is `unknown`.
  */
 export function tokenEndpointProbe(tokenUrl: string | undefined, target: SecretProbeTarget, policy: OutboundPolicy): SecretProbe {
   return async (secret) => {
@@ -24,7 +25,9 @@ export function tokenEndpointProbe(tokenUrl: string | undefined, target: SecretP
       return 'accepted';
     } catch (error) {
       if (!(error instanceof TokenRequestError)) return 'unknown';
-      if (error.oauthError === 'invalid_client' || (error.status === 401 && error.oauthError === undefined)) return 'refused';
+      if (error.oauthError === 'invalid_client') return 'refused';
+      // Auth0 answers a wrong or unknown secret 401 access_denied (a missing grant is 403 access_denied).
+      if (error.status === 401 && (error.oauthError === undefined || error.oauthError === 'access_denied')) return 'refused';
       // The client authenticated but may not use this grant or audience: the secret itself worked.
       if (error.oauthError === 'unauthorized_client' || error.oauthError === 'invalid_scope' || error.oauthError === 'invalid_target' || error.oauthError === 'access_denied') return 'accepted';
       return 'unknown';
