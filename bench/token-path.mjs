@@ -1,7 +1,8 @@
 // The token path of one build of the module, without HTTP, for the in-process tools (micro.mjs,
 // compare.mjs): two apps (default verified-token cache, and tokenCache: false) with the guard
 // wired as Nest wires it, an execution context for a `GET /hello` route decorated
-// @Authenticated(), and requests as Node builds them.
+// @Authenticated(), and requests as Node builds them. revocationApps() adds the cached app with
+// revocations off, and on with a given number of revocations loaded (none matching the tokens).
 import { Controller, Get, Module } from '@nestjs/common';
 import { NestFactory, Reflector, HttpAdapterHost } from '@nestjs/core';
 
@@ -22,9 +23,9 @@ export async function tokenPathApps(lib, { issuer, audience }) {
     getType: () => 'http',
     switchToHttp: () => ({ getRequest: () => request, getResponse: () => ({}) }),
   });
-  const build = async (tokenCache) => {
+  const build = async (tokenCache, extra = {}) => {
     class AppModule {}
-    Reflect.decorate([Module({ imports: [lib.IdentityModule.forRoot({ url: issuer, audience, tokenCache })], controllers: [Hello] })], AppModule);
+    Reflect.decorate([Module({ imports: [lib.IdentityModule.forRoot({ url: issuer, audience, tokenCache, ...extra })], controllers: [Hello] })], AppModule);
     const app = await NestFactory.create(AppModule, { logger: false });
     await app.init();
     const authenticator = app.get(lib.TokenAuthenticator);
@@ -33,5 +34,20 @@ export async function tokenPathApps(lib, { issuer, audience }) {
   };
   const cached = await build(undefined);
   const uncached = await build(false);
-  return { cached, uncached, context, close: () => Promise.all([cached.app.close(), uncached.app.close()]) };
+  return { cached, uncached, context, build, close: () => Promise.all([cached.app.close(), uncached.app.close()]) };
+}
+
+/**
+ * The cached app twice more: `off` with `revocation: { enabled: false }`, `on` with `count`
+ * revocations loaded through RevocationService (a third each of client ids, subjects and jtis;
+ * none names the benchmark's tokens, so every request still passes, after the list is consulted).
+ * `RevocationService` is the build's class (dist/src/revocation/revocation.service.js).
+ */
+export async function revocationApps(paths, RevocationService, count) {
+  const off = await paths.build(undefined, { revocation: { enabled: false }, audit: false });
+  const on = await paths.build(undefined, { audit: false });
+  const service = on.app.get(RevocationService);
+  const kinds = ['clientId', 'subject', 'jti'];
+  for (let i = 0; i < count; i++) await service.revoke({ [kinds[i % 3]]: `bench-${kinds[i % 3]}-${i}` }, 'bench');
+  return { off, on, service, close: () => Promise.all([off.app.close(), on.app.close()]) };
 }

@@ -30,6 +30,21 @@ describe('resolveIdentityOptions', () => {
     expect(() => resolveIdentityOptions({ audience: 'x' })).toThrow(/option "url"/);
   });
 
+  it('resolves revocation options with defaults, naming the option when one is wrong', () => {
+    expect(resolveIdentityOptions(base).revocation).toEqual({ enabled: true, maxTokenLifetimeSeconds: 86_400, maxEntries: 10_000, channel: undefined });
+    const custom = resolveIdentityOptions({ ...base, revocation: { enabled: false, maxTokenLifetimeSeconds: 3600, maxEntries: 50, channel: 'orders:revocations' } }).revocation;
+    expect(custom).toEqual({ enabled: false, maxTokenLifetimeSeconds: 3600, maxEntries: 50, channel: 'orders:revocations' });
+    expect(Object.isFrozen(custom)).toBe(true);
+    expect(() => resolveIdentityOptions({ ...base, revocation: 'on' as never })).toThrow(/option "revocation": must be an object/);
+    expect(() => resolveIdentityOptions({ ...base, revocation: { enabled: 'yes' as never } })).toThrow(/option "revocation\.enabled": must be true or false/);
+    expect(() => resolveIdentityOptions({ ...base, revocation: { maxEntries: 0 } })).toThrow(/option "revocation\.maxEntries": must be a whole number from 1 to 1,000,000, got 0/);
+    expect(() => resolveIdentityOptions({ ...base, revocation: { maxEntries: 1.5 } })).toThrow(/option "revocation\.maxEntries"/);
+    expect(() => resolveIdentityOptions({ ...base, revocation: { maxTokenLifetimeSeconds: -1 } })).toThrow(/option "revocation\.maxTokenLifetimeSeconds"/);
+    expect(() => resolveIdentityOptions({ ...base, revocation: { maxTokenLifetimeSeconds: Number.POSITIVE_INFINITY } })).toThrow(/option "revocation\.maxTokenLifetimeSeconds"/);
+    expect(() => resolveIdentityOptions({ ...base, revocation: { channel: 'has space' } })).toThrow(/option "revocation\.channel"/);
+    expect(() => resolveIdentityOptions({ ...base, revocation: { channel: '' } })).toThrow(/option "revocation\.channel"/);
+  });
+
   it('accepts inline metadata without a url', () => {
     const options = resolveIdentityOptions({ audience: 'a', metadata: { issuer: 'https://idp.example', jwksUrl: 'https://idp.example/jwks' } });
     expect(options.issuer).toBe('https://idp.example');

@@ -101,6 +101,30 @@ export interface IdentityModuleOptions {
   health?: { expose?: boolean };
   /** Register the Prometheus metrics. Default true. */
   metrics?: boolean;
+  /** Token revocation (docs/revocation.md): by client, subject or jti, synchronised through the Redis store. */
+  revocation?: RevocationOptions;
+}
+
+export interface RevocationOptions {
+  /** Check revocations on every request. Default true. */
+  enabled?: boolean;
+  /**
+   * The longest lifetime (exp - iat) of the tokens this API accepts, in seconds: a revocation is
+   * kept this long (plus clockTolerance), after which every token it could match has expired.
+   * Default 86,400 (one day).
+   */
+  maxTokenLifetimeSeconds?: number;
+  /** Most revocations kept at once; more are refused with 413. Default 10,000. */
+  maxEntries?: number;
+  /** Redis pub/sub channel. Default `<store.keyPrefix>revocations` (`nestjs-identity:revocations`). */
+  channel?: string;
+}
+
+export interface ResolvedRevocationOptions {
+  readonly enabled: boolean;
+  readonly maxTokenLifetimeSeconds: number;
+  readonly maxEntries: number;
+  readonly channel?: string;
 }
 
 /** Options after validation and defaults: read once at boot, frozen. */
@@ -135,6 +159,7 @@ export interface ResolvedIdentityOptions {
   readonly audit?: IdentityModuleOptions['audit'];
   readonly health: { readonly expose: boolean };
   readonly metrics: boolean;
+  readonly revocation: ResolvedRevocationOptions;
 }
 
 const DEFAULT_ALGORITHMS: JwtAlgorithm[] = ['RS256', 'PS256', 'ES256'];
@@ -149,6 +174,33 @@ function nonNegative(option: string, value: number | undefined, fallback: number
     fail(option, `must be a non-negative number of seconds, got ${JSON.stringify(value)}`);
   }
   return value;
+}
+
+function positiveInteger(option: string, value: number | undefined, fallback: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
+    fail(option, `must be a whole number from 1 to ${max.toLocaleString('en-US')}, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+function resolveRevocation(option: RevocationOptions | undefined): ResolvedRevocationOptions {
+  if (option !== undefined && (typeof option !== 'object' || option === null || Array.isArray(option))) {
+    fail('revocation', 'must be an object such as { enabled: true, maxTokenLifetimeSeconds: 3600 }');
+  }
+  const enabled = option?.enabled ?? true;
+  if (typeof enabled !== 'boolean') fail('revocation.enabled', `must be true or false, got ${JSON.stringify(enabled)}`);
+  const channel = option?.channel;
+  if (channel !== undefined && (typeof channel !== 'string' || !/^[\x21-\x7E]{1,256}$/.test(channel))) {
+    fail('revocation.channel', 'must be 1-256 printable ASCII characters without spaces, such as "nestjs-identity:revocations"');
+  }
+  return Object.freeze({
+    enabled,
+    // Ten years at most: a bound that keeps the Redis TTL (milliseconds) well within range.
+    maxTokenLifetimeSeconds: positiveInteger('revocation.maxTokenLifetimeSeconds', option?.maxTokenLifetimeSeconds, 86_400, 315_360_000),
+    maxEntries: positiveInteger('revocation.maxEntries', option?.maxEntries, 10_000, 1_000_000),
+    channel,
+  });
 }
 
 function absoluteUrl(option: string, value: string): string {
@@ -259,6 +311,7 @@ export function resolveIdentityOptions(options: IdentityModuleOptions): Resolved
     audit: options.audit,
     health: Object.freeze({ expose: options.health?.expose ?? false }),
     metrics: options.metrics ?? true,
+    revocation: resolveRevocation(options.revocation),
   };
   return Object.freeze(resolved);
 }

@@ -3,6 +3,7 @@ import { PrometheusModule } from '@willsoto/nestjs-prometheus';
 import { ServiceAccountsController } from './admin/service-accounts.controller.js';
 import { IdentityHealthController } from './health/identity-health.controller.js';
 import { IdentityMetricsController } from './metrics/identity-metrics.controller.js';
+import { RevocationsController } from './revocation/revocations.controller.js';
 import type { IdentityModuleOptions } from './identity-options.js';
 
 /**
@@ -11,7 +12,7 @@ import type { IdentityModuleOptions } from './identity-options.js';
  * options; forRootAsync takes `routes` beside useFactory.
  */
 export interface IdentityRoutes {
-  /** `/admin/identity/service-accounts` (still off at runtime unless `admin.enabled`). */
+  /** `/admin/identity/service-accounts` and `/admin/identity/revocations` (still off at runtime unless `admin.enabled`). */
   admin?: boolean;
   /** `GET /health` with the identity section, for apps without their own Terminus controller. */
   health?: boolean;
@@ -34,7 +35,7 @@ function addRoutes(definition: DynamicModule, extras: Extras & Partial<IdentityM
     ...definition,
     global: extras.isGlobal,
     imports: [...(definition.imports ?? []), ...(routes.metrics ? [PrometheusModule.register({ defaultMetrics: { enabled: false }, controller: IdentityMetricsController })] : [])],
-    controllers: [...(routes.health ? [IdentityHealthController] : []), ...(routes.admin ? [ServiceAccountsController] : [])],
+    controllers: [...(routes.health ? [IdentityHealthController] : []), ...(routes.admin ? [ServiceAccountsController, RevocationsController] : [])],
   };
 }
 

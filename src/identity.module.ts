@@ -27,6 +27,7 @@ import { ClientProvisioningService } from './client/client-provisioning.service.
 import { credentialStoreProvider } from './client/credential-store.factory.js';
 import { IDENTITY_CREDENTIAL_STORE } from './client/credential-store.js';
 import { IDENTITY_SECRET_BOX, secretBoxProvider } from './client/secret-box.provider.js';
+import { RevocationService } from './revocation/revocation.service.js';
 
 const providers: Provider[] = [
   {
@@ -50,6 +51,7 @@ const providers: Provider[] = [
   IdentityMetadataService,
   JwksService,
   IdentityStrategy,
+  RevocationService,
   TokenAuthenticator,
   IdentityGuard,
   {
@@ -91,6 +93,7 @@ const providers: Provider[] = [
     ClientCredentialsService,
     ClientProvisioningService,
     ServiceAccountsService,
+    RevocationService,
   ],
 })
 export class IdentityModule extends IdentityConfigurableModule {}

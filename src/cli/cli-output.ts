@@ -1,4 +1,5 @@
 import type { IssuedServiceAccountView, ServiceAccountDetails, ServiceAccountView } from '../admin/service-accounts.service.js';
+import type { RevocationView } from '../revocation/revocation.js';
 import type { DoctorCheck } from './doctor.js';
 
 export interface Output {
@@ -42,6 +43,36 @@ export function detailsText(account: ServiceAccountDetails): string {
 export function listText(accounts: ServiceAccountView[]): string {
   if (accounts.length === 0) return 'No service accounts are managed by this API.';
   const table = [['CLIENT ID', 'NAME', 'SCOPES', 'AUDIENCE', 'CREATED', 'ROTATED'], ...accounts.map((a) => [a.clientId, a.name, a.scopes.join(' '), a.audience ?? '-', a.createdAt, a.rotatedAt ?? '-'])];
+  const widths = table[0]!.map((_, column) => Math.max(...table.map((row) => row[column]!.length)));
+  return table.map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd()).join('\n');
+}
+
+function revocationTarget(revocation: RevocationView): string {
+  if (revocation.clientId !== undefined) return `client ${JSON.stringify(revocation.clientId)}`;
+  if (revocation.subject !== undefined) return `subject ${JSON.stringify(revocation.subject)}`;
+  return `jti ${JSON.stringify(revocation.jti)}`;
+}
+
+export function revocationText(revocation: RevocationView): string {
+  return [
+    `Revoked the tokens of ${revocationTarget(revocation)} issued before ${revocation.before}`,
+    rows([
+      ['id', revocation.id],
+      ['reason', revocation.reason],
+      ['created', revocation.createdAt],
+      ['expires', revocation.expiresAt],
+    ]),
+    '',
+    'Every replica refuses them within a second (with a Redis store; with a file store, this process and the API after its restart).',
+  ].join('\n');
+}
+
+export function revocationListText(revocations: RevocationView[]): string {
+  if (revocations.length === 0) return 'No revocations are in force.';
+  const table = [
+    ['ID', 'TARGET', 'BEFORE', 'CREATED', 'EXPIRES', 'REASON'],
+    ...revocations.map((r) => [r.id, revocationTarget(r), r.before, r.createdAt, r.expiresAt, r.reason ?? '-']),
+  ];
   const widths = table[0]!.map((_, column) => Math.max(...table.map((row) => row[column]!.length)));
   return table.map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd()).join('\n');
 }

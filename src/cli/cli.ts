@@ -4,9 +4,10 @@ import { ServiceAccountsService } from '../admin/service-accounts.service.js';
 import { safeDetail } from '../audit/safe-detail.js';
 import { ClientProvisioningService } from '../client/client-provisioning.service.js';
 import { IdentityConfigurationError } from '../errors/identity-configuration.error.js';
+import { RevocationService } from '../revocation/revocation.service.js';
 import { cliActor, cliModuleOptions, CliUsageError, ENVIRONMENT, splitScopes, type Env, type GlobalFlags } from './cli-config.js';
 import { MetadataUnavailableCliError, requireMetadata, withIdentity } from './cli-context.js';
-import { detailsText, doctorText, issuedText, listText, type Output } from './cli-output.js';
+import { detailsText, doctorText, issuedText, listText, revocationListText, revocationText, type Output } from './cli-output.js';
 import { runDoctor } from './doctor.js';
 
 const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
@@ -18,6 +19,10 @@ Examples:
   $ nestjs-identity service-account rotate --client-id orders-worker
   $ nestjs-identity service-account list --json
   $ nestjs-identity service-account delete --client-id orders-worker
+  $ nestjs-identity revoke --client-id orders-worker --reason "secret leaked"
+  $ nestjs-identity revoke --subject 5f1c0e7a --before 2026-01-31T12:00:00Z
+  $ nestjs-identity revoke list --json
+  $ nestjs-identity revoke remove 0b7e2f1c-9a4d-4a8e-8f53-2f0c1d9e6b7a
   $ nestjs-identity client provision --scopes orders:read
   $ nestjs-identity doctor
 
@@ -46,6 +51,7 @@ const CLI_SOURCES: Record<string, string> = {
   audience: '--api-audience / IDENTITY_AUDIENCE',
   encryptionKey: 'IDENTITY_ENCRYPTION_KEY',
   store: '--store / IDENTITY_STORE',
+  'store.url': '--store / IDENTITY_STORE',
   'client.redirectUri': '--redirect-uri / IDENTITY_REDIRECT_URI',
   'client.clientId': 'IDENTITY_CLIENT_ID',
   'client.tokenEndpointAuthMethod': 'IDENTITY_TOKEN_ENDPOINT_AUTH_METHOD',
@@ -135,6 +141,43 @@ export async function runCli(argv: string[], env: Env, io: Output): Promise<numb
       run(async (app) => {
         const list = await app.get(ServiceAccountsService).list();
         print(list, () => listText(list));
+      }),
+    );
+
+  const revoke = program
+    .command('revoke')
+    .description('revoke the tokens of a client, a subject or one jti on every replica; `revoke list`, `revoke remove <id>`')
+    .option('--client-id <id>', 'revoke the tokens of this client (service account or OAuth client id)')
+    .option('--subject <sub>', 'revoke the tokens of this subject (the sub claim)')
+    .option('--jti <jti>', 'revoke the one token with this jti')
+    .option('--before <iso-time>', 'only tokens issued before this moment, e.g. 2026-01-31T12:00:00Z (default: now)')
+    .option('--reason <text>', 'why, for the list and the audit log')
+    .action((options: { clientId?: string; subject?: string; jti?: string; before?: string; reason?: string }) => {
+      const targets = [options.clientId, options.subject, options.jti].filter((value) => value !== undefined);
+      if (targets.length !== 1) throw new CliUsageError('pass exactly one of --client-id, --subject or --jti (or: revoke list, revoke remove <id>)');
+      const input = Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined));
+      return run(async (app) => {
+        const revoked = await app.get(RevocationService).revoke(input, cliActor(flags(), env));
+        print(revoked, () => revocationText(revoked));
+      });
+    });
+  revoke
+    .command('list')
+    .description('list the revocations in force')
+    .action(() =>
+      run(async (app) => {
+        const list = await app.get(RevocationService).list();
+        print(list, () => revocationListText(list));
+      }),
+    );
+  revoke
+    .command('remove')
+    .description('withdraw a revocation: the tokens it named are accepted again')
+    .argument('<id>', 'the revocation id (from `revoke list`)')
+    .action((id: string) =>
+      run(async (app) => {
+        await app.get(RevocationService).remove(id, cliActor(flags(), env));
+        print({ removed: id }, () => `Removed revocation "${id}".`);
       }),
     );
 

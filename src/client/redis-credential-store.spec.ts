@@ -74,7 +74,21 @@ if (skipReason) {
       }
     });
 
-    it('two stores (two connections, like two replicas) contending for one lock run one at a time', async () => {
+    it('stores opened from one URL share the process\'s connection; it closes with the last store', async () => {
+      const a = new RedisCredentialStore({ url: server.url, keyPrefix: prefix() });
+      const b = new RedisCredentialStore({ url: server.url, keyPrefix: prefix() });
+      expect(await a.connection!.commands()).toBe(await b.connection!.commands());
+      await a.set('k', 'v');
+      await a.close();
+      await expect(a.get('k')).rejects.toThrow(/closed/);
+      await b.set('k', 'w'); // b's lease keeps the connection open
+      expect(await b.get('k')).toBe('w');
+      const client = await b.connection!.commands();
+      await b.close();
+      await expect((client as unknown as Redis).ping()).rejects.toThrow();
+    });
+
+    it('two stores (like two replicas) contending for one lock run one at a time', async () => {
       const keyPrefix = prefix();
       const a = new RedisCredentialStore({ url: server.url, keyPrefix });
       const b = new RedisCredentialStore({ url: server.url, keyPrefix });

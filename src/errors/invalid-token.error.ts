@@ -19,7 +19,8 @@ export type InvalidTokenReason =
   | 'issuer'
   | 'audience'
   | 'claims'
-  | 'ambiguous_identity';
+  | 'ambiguous_identity'
+  | 'revoked';
 
 const DESCRIPTIONS: Record<InvalidTokenReason, string> = {
   malformed: 'The access token is malformed',
@@ -37,6 +38,7 @@ const DESCRIPTIONS: Record<InvalidTokenReason, string> = {
   audience: 'The access token is not meant for this resource server',
   claims: 'The access token has missing or invalid claims',
   ambiguous_identity: 'The access token claims to be both a user and a service account',
+  revoked: 'The access token was revoked',
 };
 
 /** A token that was presented but cannot be accepted (RFC 6750 §3.1 `invalid_token`). */

@@ -25,6 +25,22 @@ export interface IdentityStatusSnapshot {
   jwksKeys?: number;
   /** The last failure, in safe words (never a document's content, a token or a secret). */
   lastError?: string;
+  /** Token revocation: present once the revocation list has started. */
+  revocations?: RevocationStatusSnapshot;
+}
+
+/** Where revocations come from: Redis (every replica), the credential store (one replica), or this process only. */
+export type RevocationSyncKind = 'redis' | 'store' | 'memory';
+
+export interface RevocationStatusSnapshot {
+  sync: RevocationSyncKind;
+  /** `loading`: not loaded yet (tokens are refused with 503); `synced`; `degraded`: known revocations apply, new ones may be missed. */
+  state: 'loading' | 'synced' | 'degraded';
+  entries: number;
+  /** When the whole list was last loaded (ISO). */
+  lastSync?: string;
+  /** Why the sync is degraded or still loading, in safe words. */
+  error?: string;
 }
 
 const within = (window: ServingWindow | undefined, now: number): boolean => window !== undefined && now <= window.servesUntil.getTime();
@@ -44,6 +60,9 @@ export class IdentityStatus {
   private lastCredentialValidation?: Date;
   private credentialsValid?: boolean;
   private lastError?: string;
+  private revocations?: { sync: RevocationSyncKind; entries: number; lastSync?: Date; problem?: string };
+  /** False from the start of a revocation sync until its first full load: tokens cannot be vouched for meanwhile. */
+  private revocationsLoaded = true;
 
   recordMetadata(copy: ServingWindow & { source: MetadataSource; version: number }): void {
     this.metadata = copy;
@@ -75,14 +94,38 @@ export class IdentityStatus {
     if (!valid && reason) this.lastError = reason;
   }
 
-  /** Tokens can be vouched for now: metadata and keys exist and are within their serving windows. */
+  /** A revocation sync starts: until its first full load, no token is accepted (a revoked one could pass). */
+  recordRevocationSyncStarting(sync: RevocationSyncKind): void {
+    this.revocations = { sync, entries: 0 };
+    this.revocationsLoaded = false;
+  }
+
+  /** The whole revocation list was loaded (at boot, or after a reconnection): in sync again. */
+  recordRevocationSync(entries: number, at = new Date()): void {
+    this.revocations = { sync: this.revocations?.sync ?? 'memory', entries, lastSync: at };
+    this.revocationsLoaded = true;
+  }
+
+  /** How many revocations apply now (after each change). */
+  recordRevocationEntries(entries: number): void {
+    if (this.revocations) this.revocations.entries = entries;
+  }
+
+  /** The sync is interrupted (Redis unreachable, a load failed): known revocations keep applying; degraded until the next full load. */
+  recordRevocationSyncFailure(reason: string): void {
+    if (this.revocations) this.revocations.problem = reason;
+    this.lastError = reason;
+  }
+
+  /** Tokens can be vouched for now: metadata and keys exist and are within their serving windows, and revocations are loaded. */
   canServe(now = Date.now()): boolean {
-    return within(this.metadata, now) && within(this.jwks, now);
+    return this.revocationsLoaded && within(this.metadata, now) && within(this.jwks, now);
   }
 
   state(now = Date.now()): IdentityHealthState {
     if (!this.canServe(now)) return 'down';
     if (stale(this.metadata, now) || stale(this.jwks, now) || this.metadataFailing || this.jwksFailing || this.credentialsValid === false) return 'degraded';
+    if (this.revocations?.problem !== undefined) return 'degraded';
     return 'up';
   }
 
@@ -110,6 +153,14 @@ export class IdentityStatus {
       servesUntil: ends.length > 0 ? new Date(Math.min(...ends)).toISOString() : undefined,
       jwksKeys: this.jwksKeys,
       lastError: this.lastError,
+      revocations: this.revocationSnapshot(),
     };
+  }
+
+  private revocationSnapshot(): RevocationStatusSnapshot | undefined {
+    const r = this.revocations;
+    if (r === undefined) return undefined;
+    const state = !this.revocationsLoaded ? 'loading' : r.problem !== undefined ? 'degraded' : 'synced';
+    return { sync: r.sync, state, entries: r.entries, lastSync: r.lastSync?.toISOString(), error: r.problem };
   }
 }

@@ -1,6 +1,7 @@
 import { Injectable, type OnModuleDestroy } from '@nestjs/common';
 import { Counter, Gauge, Histogram, register, type Registry } from 'prom-client';
 import { IdentityStatus } from '../health/identity-status.js';
+import type { RevocationKind } from '../revocation/revocation.js';
 
 /** Every metric name the module registers: dashboards and alert rules are checked against this list. */
 export const IDENTITY_METRIC_NAMES = [
@@ -14,6 +15,10 @@ export const IDENTITY_METRIC_NAMES = [
   'identity_verified_token_cache_misses_total',
   'identity_metadata_age_seconds',
   'identity_status',
+  'identity_revocations_total',
+  'identity_revocation_sync_seconds',
+  'identity_revoked_tokens_refused_total',
+  'identity_revocation_messages_ignored_total',
 ] as const;
 
 export type JwksRefreshTrigger = 'boot' | 'scheduled' | 'unknown_kid' | 'forced';
@@ -59,6 +64,10 @@ export class IdentityMetrics implements OnModuleDestroy {
   private readonly verificationDuration: Histogram<'result'>;
   private readonly cacheHits: Counter;
   private readonly cacheMisses: Counter;
+  private readonly revocations: Counter<'kind'>;
+  private readonly revocationSync: Histogram;
+  private readonly revokedRefused: Counter;
+  private readonly revocationMessagesIgnored: Counter;
   /** Per-request increments, kept as plain numbers until a scrape (see pendingIncrements). */
   private readonly hitsPending: PendingIncrements;
   private readonly acceptedFromCachePending: PendingIncrements;
@@ -77,6 +86,10 @@ export class IdentityMetrics implements OnModuleDestroy {
     this.verificationDuration = once(registry, 'identity_token_verification_duration_seconds', () => new Histogram({ name: 'identity_token_verification_duration_seconds', help: 'Time to verify a bearer token (cache misses)', labelNames: ['result'], buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1], registers }));
     this.cacheHits = once(registry, 'identity_verified_token_cache_hits_total', () => new Counter({ name: 'identity_verified_token_cache_hits_total', help: 'Verified-token cache hits', registers }));
     this.cacheMisses = once(registry, 'identity_verified_token_cache_misses_total', () => new Counter({ name: 'identity_verified_token_cache_misses_total', help: 'Verified-token cache misses', registers }));
+    this.revocations = once(registry, 'identity_revocations_total', () => new Counter({ name: 'identity_revocations_total', help: 'Revocations created on this replica, by kind (client, subject, jti)', labelNames: ['kind'], registers }));
+    this.revocationSync = once(registry, 'identity_revocation_sync_seconds', () => new Histogram({ name: 'identity_revocation_sync_seconds', help: 'Seconds from a revocation being published to its being applied on a receiving replica', buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers }));
+    this.revokedRefused = once(registry, 'identity_revoked_tokens_refused_total', () => new Counter({ name: 'identity_revoked_tokens_refused_total', help: 'Requests refused because their token was revoked', registers }));
+    this.revocationMessagesIgnored = once(registry, 'identity_revocation_messages_ignored_total', () => new Counter({ name: 'identity_revocation_messages_ignored_total', help: 'Revocation sync messages ignored because they were not well-formed', registers }));
     this.hitsPending = pendingIncrements(this.cacheHits, undefined);
     this.acceptedFromCachePending = pendingIncrements(this.verifications, { result: 'accepted', reason: 'cache' });
     this.acceptedVerifiedPending = pendingIncrements(this.verifications, { result: 'accepted', reason: 'verified' });
@@ -122,6 +135,25 @@ export class IdentityMetrics implements OnModuleDestroy {
 
   cacheMiss(): void {
     this.cacheMisses.inc();
+  }
+
+  revocationCreated(kind: RevocationKind): void {
+    this.revocations.inc({ kind });
+  }
+
+  /** A revocation published by another replica was applied here, seconds after it was published. */
+  revocationSynced(seconds: number): void {
+    this.revocationSync.observe(Math.max(0, seconds));
+  }
+
+  /** A token refused because it was revoked: this counter plus verification('rejected', 'revoked'). */
+  revokedTokenRefused(): void {
+    this.revokedRefused.inc();
+    this.verifications.inc({ result: 'rejected', reason: 'revoked' });
+  }
+
+  revocationMessageIgnored(): void {
+    this.revocationMessagesIgnored.inc();
   }
 }
 

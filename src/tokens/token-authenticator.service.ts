@@ -9,6 +9,7 @@ import { InjectIdentityOptions } from '../identity-options.token.js';
 import type { ResolvedIdentityOptions } from '../identity-options.js';
 import { IdentityMetadataService } from '../metadata/identity-metadata.service.js';
 import { IdentityMetrics } from '../metrics/identity.metrics.js';
+import { RevocationService } from '../revocation/revocation.service.js';
 import { extractBearerToken, type RequestWithHeaders } from './bearer-token.js';
 import { IdentityStrategy, tokenScratch, type TokenScratch } from './identity.strategy.js';
 import { JwksService } from './jwks.service.js';
@@ -39,7 +40,9 @@ type StrategyAttempt = IdentityStrategy & {
  * adapters and anything else that needs "who is this" call this one service.
  *
  * A cache hit is the hot path: no promise, no allocation beyond the cache key, no labelled metric
- * lookup (see identify()). A miss runs the Passport strategy (IdentityStrategy) once.
+ * lookup (see identify()). A miss runs the Passport strategy (IdentityStrategy) once. Every
+ * accepted token, cached or not, is checked against the revocation list (in memory, no I/O); a
+ * new revocation drops the cached verifications it matches at once.
  */
 @Injectable()
 export class TokenAuthenticator {
@@ -55,6 +58,7 @@ export class TokenAuthenticator {
     private readonly metrics: IdentityMetrics,
     jwks: JwksService,
     metadata: IdentityMetadataService,
+    private readonly revocations: RevocationService,
   ) {
     this.maxTokenLength = options.maxTokenLength;
     this.clockToleranceMs = options.clockTolerance * 1000;
@@ -67,6 +71,7 @@ export class TokenAuthenticator {
       metadata.onChange((next, previous, change) => {
         if (change.forced || previous?.jwksUrl !== next.jwksUrl) cache.clear();
       });
+      revocations.onRevoked((matches) => cache.dropWhere(matches));
     }
   }
 
@@ -131,13 +136,25 @@ export class TokenAuthenticator {
     return this.verifyFully(token, found, request);
   }
 
-  /** The cached Identity (counted as a hit), or the cache key a new verification will be kept under. */
-  private recall(cache: VerifiedTokenCache, token: string, now: number): Identity | string {
+  /**
+   * The cached Identity (counted as a hit), or the cache key a new verification will be kept under.
+   * A cached token revoked since (an entry added while its revocation arrived) is refused here too.
+   */
+  private recall(cache: VerifiedTokenCache, token: string, now: number): Identity | string | Promise<never> {
     const cacheKey = VerifiedTokenCache.keyOf(token);
     const cached = cache.get(cacheKey, now);
     if (cached === undefined) return cacheKey;
+    if (this.revocations.isRevoked(cached)) {
+      cache.delete(cacheKey);
+      return this.revoked();
+    }
     this.metrics.acceptedFromCache();
     return cached;
+  }
+
+  private revoked(): Promise<never> {
+    this.metrics.revokedTokenRefused();
+    return Promise.reject(new InvalidTokenError('revoked'));
   }
 
   /**
@@ -172,7 +189,9 @@ export class TokenAuthenticator {
     );
   }
 
-  private accepted(identity: Identity, scratch: TokenScratch, cacheKey: string, started: number): Identity {
+  private accepted(identity: Identity, scratch: TokenScratch, cacheKey: string, started: number): Identity | Promise<never> {
+    // Checked after the verification, not before: a revocation that arrived meanwhile applies.
+    if (this.revocations.isRevoked(identity)) return this.revoked();
     this.metrics.acceptedVerified((performance.now() - started) / 1000);
     // An entry lives exactly as long as the token would still verify: exp plus the clock tolerance.
     // Once the cache is full, a token is kept on its second verification (see offer()).

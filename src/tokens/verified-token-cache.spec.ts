@@ -47,4 +47,18 @@ describe('VerifiedTokenCache', () => {
     cache.clear();
     expect(cache.size).toBe(0);
   });
+
+  it('drops the entries a predicate matches (a new revocation), in one pass', () => {
+    const cache = new VerifiedTokenCache({ maxEntries: 10, maxBytes: 1 << 20 });
+    const later = Date.now() + 60_000;
+    cache.set('a', sa('one'), 'kid1', later, 10);
+    cache.set('b', sa('two'), 'kid1', later, 10);
+    cache.set('c', sa('one'), 'kid2', later, 10);
+    expect(cache.dropWhere((identity) => identity.serviceAccount?.clientId === 'one')).toBe(2);
+    expect([cache.get('a'), cache.get('c')]).toEqual([undefined, undefined]);
+    expect(cache.get('b')).toBeDefined();
+    expect(cache.dropWhere(() => false)).toBe(0);
+    cache.delete('b');
+    expect(cache.size).toBe(0);
+  });
 });

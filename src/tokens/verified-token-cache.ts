@@ -34,7 +34,7 @@ interface Entry {
  * Remembers tokens that passed full verification, keyed by a SHA-256 of the exact token bytes
  * (the token itself is never kept). Bounded by entries and bytes (LRU); an entry never outlives
  * the token's own exp plus the clock tolerance. Dropped when its key leaves the JWKS, when its
- * service account is rotated or deleted, and on metadata refresh.
+ * service account is rotated or deleted, when a revocation matches it, and on metadata refresh.
  */
 export class VerifiedTokenCache {
   private readonly lru: LRUCache<string, Entry>;
@@ -101,9 +101,19 @@ export class VerifiedTokenCache {
   }
 
   dropClient(clientId: string): void {
-    for (const [key, entry] of this.lru.entries()) {
-      if (entry.identity.serviceAccount?.clientId === clientId) this.lru.delete(key);
-    }
+    this.dropWhere((identity) => identity.serviceAccount?.clientId === clientId);
+  }
+
+  /** Drops every entry whose Identity matches (a new revocation); returns how many went. One pass over the cache. */
+  dropWhere(matches: (identity: Identity) => boolean): number {
+    const gone: string[] = [];
+    for (const [key, entry] of this.lru.entries()) if (matches(entry.identity)) gone.push(key);
+    for (const key of gone) this.lru.delete(key);
+    return gone.length;
+  }
+
+  delete(key: string): void {
+    this.lru.delete(key);
   }
 
   clear(): void {
