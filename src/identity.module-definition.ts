@@ -1,5 +1,6 @@
 import { ConfigurableModuleBuilder, type DynamicModule } from '@nestjs/common';
 import { PrometheusModule } from '@willsoto/nestjs-prometheus';
+import { ApiClientController } from './admin/api-client.controller.js';
 import { ServiceAccountsController } from './admin/service-accounts.controller.js';
 import { IdentityHealthController } from './health/identity-health.controller.js';
 import { IdentityMetricsController } from './metrics/identity-metrics.controller.js';
@@ -35,7 +36,7 @@ function addRoutes(definition: DynamicModule, extras: Extras & Partial<IdentityM
     ...definition,
     global: extras.isGlobal,
     imports: [...(definition.imports ?? []), ...(routes.metrics ? [PrometheusModule.register({ defaultMetrics: { enabled: false }, controller: IdentityMetricsController })] : [])],
-    controllers: [...(routes.health ? [IdentityHealthController] : []), ...(routes.admin ? [ServiceAccountsController, RevocationsController] : [])],
+    controllers: [...(routes.health ? [IdentityHealthController] : []), ...(routes.admin ? [ServiceAccountsController, ApiClientController, RevocationsController] : [])],
   };
 }
 

@@ -49,7 +49,7 @@ export { IdentityMetrics, IDENTITY_METRIC_NAMES } from './metrics/identity.metri
 
 // The API's own client, credentials and the store
 export { ClientCredentialsService, type ClientProbeResult } from './client/client-credentials.service.js';
-export { ClientProvisioningService, type ApiClientSource } from './client/client-provisioning.service.js';
+export { ClientProvisioningService, type ApiClientRotation, type ApiClientSource } from './client/client-provisioning.service.js';
 export { IdentityClientCredentialsError, INVALID_CLIENT_FIX } from './client/client-credentials.error.js';
 export { TokenRequestError, type ClientCredentials, type TokenRequest } from './client/token-request.js';
 export { IDENTITY_CREDENTIAL_STORE, type CredentialStore } from './client/credential-store.js';
@@ -66,22 +66,39 @@ export {
   IDENTITY_SERVICE_ACCOUNT_PROVIDER,
   type CreateServiceAccountInput,
   type IssuedServiceAccount,
+  type ProviderPermissionProblem,
+  type RotatedServiceAccount,
+  type RotateServiceAccountOptions,
   type ServiceAccountProvider,
   type ServiceAccountRecord,
 } from './admin/service-account-provider.js';
 export { Rfc7592ServiceAccountProvider } from './admin/rfc7592-service-account.provider.js';
 export { ProviderRequestError } from './admin/provider-request.error.js';
-export { ServiceAccountInputError, type ServiceAccountInput } from './admin/service-account-input.js';
+export { providerFailure, retryAfterSeconds, ProviderAccountMissingError, ProviderRateLimitedError, ProviderTimeoutError, type ProviderFailure } from './admin/provider-failure.js';
+export { judgeRotation, type RotationOutcome, type SecretProbe, type SecretProbeResult } from './admin/rotation-check.js';
+export { tokenEndpointProbe, type SecretProbeTarget } from './admin/secret-probe.js';
+export { ServiceAccountInputError, type ServiceAccountInput, type RotateRequest } from './admin/service-account-input.js';
 export {
   ServiceAccountsService,
   type IssuedServiceAccountView,
+  type RotatedServiceAccountView,
   type ServiceAccountDetails,
   type ServiceAccountView,
 } from './admin/service-accounts.service.js';
 export { ServiceAccountsController } from './admin/service-accounts.controller.js';
+export { ApiClientController } from './admin/api-client.controller.js';
 export { ServiceAccountsAdminGuard } from './admin/service-accounts-admin.guard.js';
+
+// Revocation
+export { RevocationService, type RevokedListener } from './revocation/revocation.service.js';
+export { RevocationsController } from './revocation/revocations.controller.js';
+export { RevocationInputError, type RevocationKind, type RevocationView, type RevokeInput } from './revocation/revocation.js';
+export { RevocationSyncUnavailableError } from './revocation/revocation-sync.js';
+export type { RevocationOptions } from './identity-options.js';
+export type { RevocationStatusSnapshot, RevocationSyncKind } from './health/identity-status.js';
 
 // Audit
 export { IDENTITY_AUDIT_SINK, type AuditEvent, type AuditSink } from './audit/audit-sink.js';
+export { hasSafeMessage, type SafeMessage } from './errors/safe-message.js';
 export { JsonLinesAuditSink } from './audit/json-lines-audit-sink.js';
 export { IdentityAudit } from './audit/identity-audit.service.js';

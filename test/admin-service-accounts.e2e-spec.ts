@@ -103,6 +103,8 @@ describe.each(PLATFORMS)('service-account admin routes on %s', (platform) => {
     expect(orders.status).toBe(200);
 
     const forget = vi.spyOn(app.get(TokenAuthenticator), 'forgetClient');
+    // `iat` has whole seconds and a rotation revokes tokens from the seconds before it: start one.
+    await new Promise((resolve) => setTimeout(resolve, 1005 - (Date.now() % 1000)));
     const attempt = await http.post(`${BASE}/${clientId}/rotate`).auth(admin, { type: 'bearer' });
     expect(attempt.headers['cache-control']).toBe('no-store');
     let rotated = attempt;
@@ -113,6 +115,8 @@ describe.each(PLATFORMS)('service-account admin routes on %s', (platform) => {
       expect(attempt.text).not.toContain(clientSecret);
       expect(forget).not.toHaveBeenCalled();
       expect((await tokenFor(clientId, clientSecret)).status).toBe(200);
+      // Nothing was revoked either: the account's token still passes.
+      expect((await http.get('/orders').auth(first.body.access_token as string, { type: 'bearer' })).status).toBe(200);
       const unchanged = await http.get(BASE).auth(admin, { type: 'bearer' });
       expect(unchanged.body).toContainEqual({ clientId, name, scopes: ['orders:read'], audience: AUDIENCE, createdAt: expect.any(String), tokenEndpointAuthMethod: 'client_secret_post' });
       // The RFC 7592 handle oidc-provider rotated on that PUT was kept: the account is still manageable.
@@ -122,7 +126,13 @@ describe.each(PLATFORMS)('service-account admin routes on %s', (platform) => {
       // Cached verifications of the account are dropped once its secret changes.
       expect(forget).toHaveBeenCalledWith(clientId);
       expect(attempt.status, attempt.text).toBe(200);
-      expect(attempt.body).toMatchObject({ clientId, name, rotatedAt: expect.any(String), clientSecret: expect.any(String), previousSecret: 'refused' });
+      expect(attempt.body).toMatchObject({ clientId, name, rotatedAt: expect.any(String), clientSecret: expect.any(String), previousSecret: 'refused', tokensRevoked: true });
+      // The account's outstanding token is revoked; one issued with the new secret passes.
+      const revoked = await http.get('/orders').auth(first.body.access_token as string, { type: 'bearer' });
+      expect(revoked.status).toBe(401);
+      expect(revoked.headers['www-authenticate']).toContain('error_description="The access token was revoked"');
+      const fresh = await tokenFor(clientId, attempt.body.clientSecret);
+      expect((await http.get('/orders').auth(fresh.body.access_token as string, { type: 'bearer' })).status).toBe(200);
       expect(attempt.body.clientSecret).not.toBe(clientSecret);
       expect((await tokenFor(clientId, attempt.body.clientSecret)).status).toBe(200);
       const old = await tokenFor(clientId, clientSecret);
@@ -147,6 +157,8 @@ describe.each(PLATFORMS)('service-account admin routes on %s', (platform) => {
     const deleted = await http.delete(`${BASE}/${clientId}`).auth(admin, { type: 'bearer' });
     expect(deleted.status).toBe(204);
     expect(forget).toHaveBeenCalledWith(clientId);
+    // Deleting revokes every token the account holds, on every replica.
+    expect((await http.get('/orders').auth(first.body.access_token as string, { type: 'bearer' })).status).toBe(401);
     forget.mockRestore();
     expect(idp.clientMetadata(clientId)).toBeUndefined();
     expect((await tokenFor(clientId, rotated.body.clientSecret)).status).toBe(401);
@@ -166,6 +178,22 @@ describe.each(PLATFORMS)('service-account admin routes on %s', (platform) => {
       expect(log).not.toContain(secret);
       expect(store).not.toContain(secret);
     }
+  });
+
+  it('a planned rotation ({ revokeTokens: false }) keeps outstanding tokens valid; the default revokes them', async (context) => {
+    if (mode === 'stock') return context.skip(); // nothing rotates in stock mode (see above)
+    const created = await http.post(BASE).auth(admin, { type: 'bearer' }).send({ name: `planned-${platform}`, scopes: ['orders:read'] });
+    const { clientId, clientSecret } = created.body as { clientId: string; clientSecret: string };
+    const token = (await tokenFor(clientId, clientSecret)).body.access_token as string;
+    await new Promise((resolve) => setTimeout(resolve, 1005 - (Date.now() % 1000)));
+    const planned = await http.post(`${BASE}/${clientId}/rotate`).auth(admin, { type: 'bearer' }).send({ revokeTokens: false });
+    expect(planned.status, planned.text).toBe(200);
+    expect(planned.body).toMatchObject({ previousSecret: 'refused', tokensRevoked: false });
+    expect((await http.get('/orders').auth(token, { type: 'bearer' })).status).toBe(200);
+    const listed = await http.get('/admin/identity/revocations').auth(admin, { type: 'bearer' });
+    expect((listed.body as Array<{ clientId?: string }>).some((entry) => entry.clientId === clientId)).toBe(false);
+    const events = await auditEvents(dir);
+    expect(events.filter((e) => e.action === 'revocation.create' && e.target === clientId)).toHaveLength(0);
   });
 
   it('serialises concurrent rotations of one account: each is judged on its own; exactly one secret works afterwards', async () => {

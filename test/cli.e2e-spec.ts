@@ -22,21 +22,21 @@ let dir: string;
 let baseEnv: Record<string, string>;
 
 /** Runs the built CLI as a child process, in a temp working directory (so the default store lands there). */
-function cli(args: string[], env: Record<string, string | undefined> = {}): Promise<Run> {
+function cli(args: string[], env: Record<string, string | undefined> = {}, cwd = dir): Promise<Run> {
   const childEnv: Record<string, string> = { PATH: process.env.PATH ?? '', ...baseEnv };
   for (const [key, value] of Object.entries(env)) {
     if (value === undefined) delete childEnv[key];
     else childEnv[key] = value;
   }
   return new Promise((done) => {
-    execFile(process.execPath, [MAIN, ...args], { cwd: dir, env: childEnv, timeout: 30_000 }, (error, stdout, stderr) => {
+    execFile(process.execPath, [MAIN, ...args], { cwd, env: childEnv, timeout: 30_000 }, (error, stdout, stderr) => {
       done({ code: error ? ((error as { code?: number }).code ?? null) : 0, stdout, stderr });
     });
   });
 }
 
-async function tokenStatus(clientId: string, secret: string): Promise<number> {
-  const response = await fetch(`${idp.issuer}/oauth/token`, {
+async function tokenStatus(clientId: string, secret: string, provider = idp): Promise<number> {
+  const response = await fetch(`${provider.issuer}/oauth/token`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
     body: new URLSearchParams({ grant_type: 'client_credentials', client_id: clientId, client_secret: secret }),
@@ -83,19 +83,19 @@ describe('nestjs-identity CLI (built dist/, child processes)', () => {
     expect(await readFile(join(dir, '.identity/credentials.json'), 'utf8')).not.toContain(secret);
   });
 
-  it('rotate --json (by name) gives a new secret that works while the old one fails; list and get never show secrets', async () => {
+  it('rotate against a stock provider exits 1 with what the provider did, nothing changed; list and get never show secrets', async () => {
     const created = await cli(['--json', 'service-account', 'create', '--name', 'reports-job', '--scopes', 'reports:read,orders:read']);
     expect(created.code, created.stderr).toBe(0);
     const account = JSON.parse(created.stdout) as { clientId: string; clientSecret: string; scopes: string[] };
     expect(account.scopes).toEqual(['reports:read', 'orders:read']);
 
-    const rotated = await cli(['service-account', 'rotate', '--client-id', 'reports-job', '--json']);
-    expect(rotated.code, rotated.stderr).toBe(0);
-    const fresh = JSON.parse(rotated.stdout) as { clientId: string; clientSecret: string; rotatedAt: string };
-    expect(fresh.clientId).toBe(account.clientId);
-    expect(fresh.clientSecret).not.toBe(account.clientSecret);
-    expect(await tokenStatus(account.clientId, fresh.clientSecret)).toBe(200);
-    expect(await tokenStatus(account.clientId, account.clientSecret)).toBe(401);
+    // The development provider is stock by default: an RFC 7592 PUT keeps the secret, so the rotation is refused, nothing changes.
+    const refused = await cli(['service-account', 'rotate', '--client-id', 'reports-job', '--json']);
+    expect(refused.code).toBe(1);
+    expect(JSON.parse(refused.stdout)).toEqual({ exitCode: 1, error: expect.stringMatching(/^Secret rotation is not supported by this Identity provider: the provider kept the old client_secret on RFC 7592 update/) });
+    expect(refused.stdout + refused.stderr).not.toContain(account.clientSecret);
+    expect(await tokenStatus(account.clientId, account.clientSecret)).toBe(200);
+    const fresh = { clientSecret: account.clientSecret, rotatedAt: undefined };
 
     const [list, listJson, get] = await Promise.all([
       cli(['service-account', 'list']),
@@ -107,7 +107,8 @@ describe('nestjs-identity CLI (built dist/, child processes)', () => {
     expect(list.stdout).toContain(account.clientId);
     const entries = JSON.parse(listJson.stdout) as Array<Record<string, unknown>>;
     expect(entries.map((e) => e.name)).toEqual(['orders-worker', 'reports-job']);
-    expect(JSON.parse(get.stdout)).toMatchObject({ clientId: account.clientId, rotatedAt: fresh.rotatedAt, atProvider: 'present' });
+    expect(JSON.parse(get.stdout)).toMatchObject({ clientId: account.clientId, atProvider: 'present' });
+    expect(JSON.parse(get.stdout).rotatedAt).toBe(fresh.rotatedAt);
     for (const run of [list, listJson, get]) {
       expect(run.stdout).not.toContain(fresh.clientSecret);
       expect(run.stdout).not.toMatch(/clientSecret|client secret|registration/i);
@@ -117,6 +118,34 @@ describe('nestjs-identity CLI (built dist/, child processes)', () => {
     const deleted = await cli(['service-account', 'delete', '--client-id', account.clientId]);
     expect([deleted.code, deleted.stdout.trim()]).toEqual([0, `Deleted service account "${account.clientId}".`]);
     expect(idp.clientMetadata(account.clientId)).toBeUndefined();
+  });
+
+  it('rotate against a provider that issues a new secret on PUT: exit 0, the old secret confirmed refused, tokens revoked unless --keep-tokens', async () => {
+    const rotating = await DevelopmentIdentityProvider.start({ audience: AUDIENCE, rotateClientSecretOnUpdate: true });
+    const work = await mkdtemp(join(tmpdir(), 'nestjs-identity-cli-rotating-'));
+    try {
+      const env = { IDENTITY_URL: rotating.issuer };
+      const created = await cli(['--json', 'service-account', 'create', '--name', 'billing-job', '--scopes', 'orders:read'], env, work);
+      expect(created.code, created.stderr).toBe(0);
+      const account = JSON.parse(created.stdout) as { clientId: string; clientSecret: string };
+      const rotated = await cli(['service-account', 'rotate', '--client-id', 'billing-job', '--json'], env, work);
+      expect(rotated.code, rotated.stderr).toBe(0);
+      const fresh = JSON.parse(rotated.stdout) as { clientId: string; clientSecret: string; previousSecret: string; tokensRevoked: boolean };
+      expect(fresh).toMatchObject({ clientId: account.clientId, previousSecret: 'refused', tokensRevoked: true });
+      expect(await tokenStatus(account.clientId, fresh.clientSecret, rotating)).toBe(200);
+      expect(await tokenStatus(account.clientId, account.clientSecret, rotating)).toBe(401);
+      const text = await cli(['service-account', 'rotate', '--client-id', 'billing-job', '--keep-tokens'], env, work);
+      expect(text.code, text.stderr).toBe(0);
+      expect(text.stdout).toContain('The previous secret is refused by the provider (checked at its token endpoint).');
+      expect(text.stdout).toContain('Tokens issued to it before the rotation stay valid until they expire.');
+      const revocations = await cli(['--json', 'revoke', 'list'], env, work);
+      expect((JSON.parse(revocations.stdout) as Array<{ clientId?: string }>).filter((r) => r.clientId === account.clientId)).toHaveLength(1);
+      const audit = await readFile(join(work, '.identity/audit.log'), 'utf8');
+      expect(audit).not.toContain(fresh.clientSecret);
+    } finally {
+      await rotating.stop();
+      await rm(work, { recursive: true, force: true });
+    }
   });
 
   it('client provision registers the API client once; doctor then checks it, in the design document\'s words', async () => {

@@ -8,6 +8,7 @@ import type { SecretBox } from '../client/secret-box.js';
 import { IDENTITY_SECRET_BOX, requireSecretBox } from '../client/secret-box.provider.js';
 import { IdentityConfigurationError } from '../errors/identity-configuration.error.js';
 import { IdentityMetadataService } from '../metadata/identity-metadata.service.js';
+import { RevocationService } from '../revocation/revocation.service.js';
 import { TokenAuthenticator } from '../tokens/token-authenticator.service.js';
 import { judgeRotation, type RotationOutcome } from './rotation-check.js';
 import { tokenEndpointProbe } from './secret-probe.js';
@@ -62,6 +63,7 @@ export class ServiceAccountsService {
     private readonly audit: IdentityAudit,
     private readonly authenticator: TokenAuthenticator,
     @Inject(IDENTITY_SERVICE_ACCOUNT_PROVIDER) private readonly provider: ServiceAccountProvider,
+    private readonly revocations: RevocationService,
     @Optional() @Inject(IDENTITY_CREDENTIAL_STORE) private readonly store?: CredentialStore,
     @Optional() @Inject(IDENTITY_SECRET_BOX) private readonly box?: SecretBox,
   ) {}
@@ -98,13 +100,16 @@ export class ServiceAccountsService {
       return this.locked(`service-account:${clientId}`, async () => {
         // Re-read under the lock: a rotation that held it before us changed the registration access token.
         const record = (await records.read(clientId)) ?? this.notFound(clientId);
+        // `iat` has whole seconds: tokens from the rotation's own second pass, so that a client
+        // fetching a token with its new secret at once is not refused.
+        const before = new Date(Math.floor(Date.now() / 1000) * 1000);
         const rotated = await this.provider.rotate(record, { invalidatePrevious: request.invalidatePrevious });
         const handle = managementHandle(record, rotated.record);
         if (handle) await records.write({ ...record, ...handle });
         const outcome = await judgeRotation(rotated, this.secretProbe(record), this.providerName());
         await records.write({ ...rotated.record, clientId, rotatedAt: rotated.record.rotatedAt ?? new Date().toISOString() });
         this.authenticator.forgetClient(clientId);
-        const tokensRevoked = request.revokeTokens ? await this.revokeTokensOf(clientId, actor) : false;
+        const tokensRevoked = request.revokeTokens ? await this.revokeTokensOf(clientId, before, actor) : false;
         return { ...view(rotated.record), clientId, clientSecret: rotated.clientSecret, ...outcome, tokensRevoked };
       });
     });
@@ -142,6 +147,8 @@ export class ServiceAccountsService {
         await this.provider.delete(record);
         await records.delete(clientId);
         this.authenticator.forgetClient(clientId);
+        // No new token can be issued to a deleted account: everything issued until now goes.
+        await this.revokeTokensOf(clientId, new Date(), actor);
       });
     });
   }
@@ -165,11 +172,20 @@ export class ServiceAccountsService {
     return kind === undefined || kind === 'rfc7592' ? 'the provider' : `the ${kind} provider`;
   }
 
-  /** Revokes the account's tokens issued until now; false when revocation is off. */
-  private async revokeTokensOf(clientId: string, actor: string): Promise<boolean> {
-    void clientId;
-    void actor;
-    return false;
+  /**
+   * Revokes the account's tokens issued before `before`; false when revocation is off or failed.
+   * A failure (list full, Redis away) never undoes the operation it follows: the new secret must
+   * still reach the caller. It is logged and audited, and the answer says `tokensRevoked: false`.
+   */
+  private async revokeTokensOf(clientId: string, before: Date, actor: string): Promise<boolean> {
+    if (!this.revocations.enabled) return false;
+    try {
+      await this.revocations.revoke({ clientId, before, reason: 'service account rotated or deleted' }, actor);
+      return true;
+    } catch (error) {
+      await this.audit.record({ action: 'service-account.revoke-tokens', actor, outcome: 'failure', target: clientId, detail: safeDetail(error) });
+      return false;
+    }
   }
 
   private notFound(ref: string): never {

@@ -1,4 +1,5 @@
 import type { IssuedServiceAccountView, ServiceAccountDetails, ServiceAccountView } from '../admin/service-accounts.service.js';
+import type { RotationOutcome } from '../admin/rotation-check.js';
 import type { RevocationView } from '../revocation/revocation.js';
 import type { DoctorCheck } from './doctor.js';
 
@@ -83,4 +84,16 @@ export function doctorText(checks: DoctorCheck[]): string {
   const failed = checks.filter((check) => check.status === 'fail').length;
   const lines = checks.map((check) => `${MARKS[check.status]} ${check.check.padEnd(12)} ${check.detail}`);
   return [...lines, '', failed ? `${failed} problem(s) found.` : 'No problems found.'].join('\n');
+}
+
+/** What became of the previous secret, in words (see RotationOutcome). */
+export function rotationText(outcome: RotationOutcome & { tokensRevoked?: boolean }): string {
+  const previous =
+    outcome.previousSecret === 'refused'
+      ? 'The previous secret is refused by the provider (checked at its token endpoint).'
+      : outcome.previousSecret === 'valid-until'
+        ? `The previous secret keeps working until ${outcome.previousSecretValidUntil} (the provider's grace window).`
+        : `UNCONFIRMED: ${outcome.reason ?? 'the previous secret could not be checked'}; it may still work.`;
+  const tokens = outcome.tokensRevoked === undefined ? '' : outcome.tokensRevoked ? '\nTokens issued to it before the rotation are revoked.' : '\nTokens issued to it before the rotation stay valid until they expire.';
+  return previous + tokens;
 }

@@ -7,10 +7,11 @@ import { IdentityConfigurationError } from '../errors/identity-configuration.err
 import { RevocationService } from '../revocation/revocation.service.js';
 import { cliActor, cliModuleOptions, CliUsageError, ENVIRONMENT, splitScopes, type Env, type GlobalFlags } from './cli-config.js';
 import { MetadataUnavailableCliError, requireMetadata, withIdentity } from './cli-context.js';
-import { detailsText, doctorText, issuedText, listText, revocationListText, revocationText, type Output } from './cli-output.js';
+import { detailsText, doctorText, issuedText, listText, revocationListText, revocationText, rotationText, type Output } from './cli-output.js';
 import { runDoctor } from './doctor.js';
 
-const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+/** 3: done, but its effect could not be confirmed (a rotated-away secret that may still work). */
+const EXIT = { ok: 0, failed: 1, usage: 2, unconfirmed: 3 } as const;
 
 const EXAMPLES = `
 Examples:
@@ -29,7 +30,8 @@ Examples:
 Environment:
 ${ENVIRONMENT.map(([name, text]) => `  ${name.padEnd(36)} ${text}`).join('\n')}
 
-Exit codes: 0 ok, 1 the operation failed (or doctor found a problem), 2 usage or configuration error.
+Exit codes: 0 ok, 1 the operation failed (or doctor found a problem), 2 usage or configuration error,
+3 done but unconfirmed (a rotation whose previous secret could not be checked).
 Secrets are printed once, on stdout; they never reach the audit log. Logs go to stderr.`;
 
 /** The configuration error behind a failure: thrown as is, or wrapped in an HTTP error by a service the routes share. */
@@ -122,10 +124,23 @@ export async function runCli(argv: string[], env: Env, io: Output): Promise<numb
       .requiredOption('--client-id <id>', 'client id or name of the account')
       .action((options: { clientId: string }) => run((app) => fn(app.get(ServiceAccountsService), options.clientId)));
   };
-  onAccount('rotate', 'issue a new secret (the old one stops working); prints it once', async (service, clientId) => {
-    const issued = await service.rotate(clientId, cliActor(flags(), env));
-    print(issued, () => issuedText('Rotated', issued));
-  });
+  accounts
+    .command('rotate')
+    .description('issue a new secret, confirmed at the token endpoint that the old one stopped working; prints it once')
+    .requiredOption('--client-id <id>', 'client id or name of the account')
+    .option('--keep-tokens', "do not revoke the account's outstanding tokens (a planned rotation)")
+    .option('--invalidate-previous', "end the previous secret now rather than after the provider's grace window")
+    .action((options: { clientId: string; keepTokens?: boolean; invalidatePrevious?: boolean }) =>
+      run(async (app) => {
+        const body = { revokeTokens: options.keepTokens !== true, invalidatePrevious: options.invalidatePrevious === true };
+        const rotated = await app.get(ServiceAccountsService).rotate(options.clientId, cliActor(flags(), env), body);
+        print(rotated, () => `${issuedText('Rotated', rotated)}\n${rotationText(rotated)}`);
+        if (rotated.previousSecret === 'unconfirmed') {
+          io.err(`nestjs-identity: rotation unconfirmed: ${rotated.reason}; the previous secret may still work`);
+          code = EXIT.unconfirmed;
+        }
+      }),
+    );
   onAccount('get', 'show one service account and whether the provider still has it', async (service, clientId) => {
     const details = await service.get(clientId);
     print(details, () => detailsText(details));
@@ -200,11 +215,16 @@ export async function runCli(argv: string[], env: Env, io: Output): Promise<numb
     );
   client
     .command('rotate')
-    .description("rotate the stored API client's secret (RFC 7592); replicas pick it up from the store")
-    .action(() =>
+    .description("rotate the stored API client's secret through the service-account provider; replicas pick it up from the store")
+    .option('--invalidate-previous', "end the previous secret now rather than after the provider's grace window")
+    .action((options: { invalidatePrevious?: boolean }) =>
       run(async (app) => {
-        const rotated = await app.get(ClientProvisioningService).rotate(cliActor(flags(), env));
-        print({ clientId: rotated.clientId, rotatedAt: rotated.rotatedAt }, () => `Rotated the secret of client "${rotated.clientId}"; the new one is sealed in the credential store.`);
+        const rotated = await app.get(ClientProvisioningService).rotate(cliActor(flags(), env), { invalidatePrevious: options.invalidatePrevious === true });
+        print(rotated, () => `Rotated the secret of client "${rotated.clientId}"; the new one is sealed in the credential store.\n${rotationText(rotated)}`);
+        if (rotated.previousSecret === 'unconfirmed') {
+          io.err(`nestjs-identity: rotation unconfirmed: ${rotated.reason}; the previous secret may still work`);
+          code = EXIT.unconfirmed;
+        }
       }),
     );
 
