@@ -1,4 +1,6 @@
 import type { INestApplicationContext } from '@nestjs/common';
+import { describePermissionProblems } from '../admin/provider-permission-check.js';
+import { IDENTITY_SERVICE_ACCOUNT_PROVIDER, type ServiceAccountProvider } from '../admin/service-account-provider.js';
 import { ServiceAccountsService } from '../admin/service-accounts.service.js';
 import { safeDetail } from '../audit/safe-detail.js';
 import { INVALID_CLIENT_FIX } from '../client/client-credentials.error.js';
@@ -28,7 +30,7 @@ export async function runDoctor(options: IdentityModuleOptions, verbose: boolean
   const checks: DoctorCheck[] = [];
   try {
     await withIdentity(options, verbose, async (app) => {
-      checks.push(...providerChecks(app, await metadataProblem(app)), credentialCheck(app), await storeCheck(app, options));
+      checks.push(...providerChecks(app, await metadataProblem(app)), credentialCheck(app), await storeCheck(app, options), await adminProviderCheck(app));
     });
   } catch (error) {
     if (error instanceof IdentityConfigurationError) throw error;
@@ -78,5 +80,25 @@ async function storeCheck(app: INestApplicationContext, options: IdentityModuleO
     return { check: 'store', status: 'ok', detail: `${accounts.length} service account record(s) open with this key` };
   } catch (error) {
     return { check: 'store', status: 'fail', detail: safeDetail(error) };
+  }
+}
+
+/** The service-account adapter: its own admin credentials (vendor adapters), or what rotation means with RFC 7592. */
+async function adminProviderCheck(app: INestApplicationContext): Promise<DoctorCheck> {
+  const provider = app.get<ServiceAccountProvider>(IDENTITY_SERVICE_ACCOUNT_PROVIDER);
+  const kind = provider.kind ?? 'custom';
+  if (!provider.checkPermissions) {
+    const detail =
+      kind === 'rfc7592'
+        ? 'RFC 7591/7592 adapter: rotation succeeds only if the provider issues a new secret on update (stock oidc-provider and Keycloak keep it: 501); see the README\'s provider table'
+        : `${kind} adapter: it has no permission check`;
+    return { check: 'service-accounts', status: 'ok', detail };
+  }
+  try {
+    const problems = await provider.checkPermissions();
+    if (problems.length === 0) return { check: 'service-accounts', status: 'ok', detail: `${kind} adapter: its admin credentials hold every permission it needs` };
+    return { check: 'service-accounts', status: 'fail', detail: describePermissionProblems(kind, problems) };
+  } catch (error) {
+    return { check: 'service-accounts', status: 'fail', detail: `could not check the ${kind} adapter's admin credentials: ${safeDetail(error)}` };
   }
 }

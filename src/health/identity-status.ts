@@ -27,6 +27,8 @@ export interface IdentityStatusSnapshot {
   lastError?: string;
   /** Token revocation: present once the revocation list has started. */
   revocations?: RevocationStatusSnapshot;
+  /** The service-account adapter's own admin credentials, once checked at boot. */
+  serviceAccountProvider?: { kind: string; permissions: 'ok' | 'missing' | 'unchecked'; problem?: string };
 }
 
 /** Where revocations come from: Redis (every replica), the credential store (one replica), or this process only. */
@@ -61,6 +63,7 @@ export class IdentityStatus {
   private credentialsValid?: boolean;
   private lastError?: string;
   private revocations?: { sync: RevocationSyncKind; entries: number; lastSync?: Date; problem?: string };
+  private adminProvider?: IdentityStatusSnapshot['serviceAccountProvider'];
   /** False from the start of a revocation sync until its first full load: tokens cannot be vouched for meanwhile. */
   private revocationsLoaded = true;
 
@@ -94,6 +97,15 @@ export class IdentityStatus {
     if (!valid && reason) this.lastError = reason;
   }
 
+  /**
+   * What the service-account adapter's permission check found at boot. Missing permissions make
+   * health `degraded` (service accounts cannot be managed) without touching token verification.
+   */
+  recordServiceAccountProviderCheck(kind: string, permissions: 'ok' | 'missing' | 'unchecked', problem?: string): void {
+    this.adminProvider = { kind, permissions, ...(problem ? { problem } : {}) };
+    if (problem && permissions === 'missing') this.lastError = problem;
+  }
+
   /** A revocation sync starts: until its first full load, no token is accepted (a revoked one could pass). */
   recordRevocationSyncStarting(sync: RevocationSyncKind): void {
     this.revocations = { sync, entries: 0 };
@@ -125,7 +137,7 @@ export class IdentityStatus {
   state(now = Date.now()): IdentityHealthState {
     if (!this.canServe(now)) return 'down';
     if (stale(this.metadata, now) || stale(this.jwks, now) || this.metadataFailing || this.jwksFailing || this.credentialsValid === false) return 'degraded';
-    if (this.revocations?.problem !== undefined) return 'degraded';
+    if (this.revocations?.problem !== undefined || this.adminProvider?.permissions === 'missing') return 'degraded';
     return 'up';
   }
 
@@ -154,6 +166,7 @@ export class IdentityStatus {
       jwksKeys: this.jwksKeys,
       lastError: this.lastError,
       revocations: this.revocationSnapshot(),
+      serviceAccountProvider: this.adminProvider,
     };
   }
 
