@@ -46,10 +46,11 @@ const modes = {
     return appModule({ controllers: [helloController([])], providers: [{ provide: APP_GUARD, useClass: AllowAll }] });
   },
 
-  /** nestjs-identity: the APP_GUARD enforces `@Authenticated()` on the route. */
+  /** nestjs-identity: the APP_GUARD enforces `@Authenticated()` on the route. `revocation: false` turns the revocation check off. */
   module: async (config) => {
     const { IdentityModule, Authenticated } = await import(moduleEntry(config));
     const options = { url: config.issuer, audience: config.audience, tokenCache: config.tokenCache, jwksCooldown: config.jwksCooldown };
+    if (config.revocation === false) options.revocation = { enabled: false };
     return appModule({ imports: [IdentityModule.forRoot(options)], controllers: [helloController([Authenticated()])] });
   },
 
@@ -88,7 +89,7 @@ export function moduleEntry(config) {
 
 /**
  * Builds and initialises (not listening) the app for config = { adapter, mode, issuer, audience,
- * tokenCache, jwksCooldown, dist }.
+ * tokenCache, jwksCooldown, revocation, revocations, dist }.
  */
 export async function createBenchApp(config) {
   const mode = modes[config.mode];
@@ -103,5 +104,11 @@ export async function createBenchApp(config) {
   }
   await app.init();
   if (config.adapter === 'fastify') await app.getHttpAdapter().getInstance().ready();
+  // Revocations that match nobody the bench sends: the cost measured is the lookup on every request.
+  if (config.revocations > 0) {
+    const { RevocationService } = await import(moduleEntry(config));
+    const revocations = app.get(RevocationService);
+    for (let i = 0; i < config.revocations; i++) await revocations.revoke({ subject: `bench-revoked-${i}` }, 'bench');
+  }
   return app;
 }

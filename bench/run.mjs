@@ -1,7 +1,7 @@
 // The nestjs-identity benchmark: `npm run bench` (full) or `npm run bench:smoke` (quick check).
 //
 //   node bench/run.mjs [--smoke] [--rounds N] [--duration S] [--warmup S] [--connections N]
-//                      [--adapters express,fastify] [--cases none,noop,module-1,module-1000,classic-1000]
+//                      [--adapters express,fastify] [--cases none,noop,module-1,module-1-revocations,module-1000,classic-1000]
 //                      [--memory-tokens N] [--no-memory] [--no-flood] [--profile adapter/case]
 //                      [--app-core 1] [--client-core 0] [--out bench/results] [--ab other-dist]
 //
@@ -35,7 +35,7 @@ const { values: argv } = parseArgs({
     warmup: { type: 'string' },
     connections: { type: 'string', default: '10' },
     adapters: { type: 'string', default: 'express,fastify' },
-    cases: { type: 'string', default: 'none,noop,module-1,module-1000,classic-1000' },
+    cases: { type: 'string', default: 'none,noop,module-1,module-1-revocations,module-1000,classic-1000' },
     'memory-tokens': { type: 'string' },
     'no-memory': { type: 'boolean', default: false },
     'baseline-token': { type: 'boolean', default: false },
@@ -74,7 +74,8 @@ const CASES = {
   // so that receiving a 1 KB header is not counted as the cost of verifying it.
   none: { mode: 'none', tokens: argv['baseline-token'] ? 'one' : 'none', label: 'no auth' },
   noop: { mode: 'noop', tokens: argv['baseline-token'] ? 'one' : 'none', label: 'an APP_GUARD that returns true (the floor of any guard)' },
-  'module-1': { mode: 'module', tokens: 'one', label: 'nestjs-identity, 1 token (cache hits)' },
+  'module-1': { mode: 'module', tokens: 'one', revocation: false, label: 'nestjs-identity, 1 token (cache hits), revocations off' },
+  'module-1-revocations': { mode: 'module', tokens: 'one', revocations: 1000, label: 'nestjs-identity, 1 token (cache hits), revocations on (1,000 loaded)' },
   'module-1000': { mode: 'module', tokens: 'many', tokenCache: false, label: 'nestjs-identity, 1,000 tokens, tokenCache: false (full verification)' },
   'module-1000-cached': { mode: 'module', tokens: 'many', label: 'nestjs-identity, 1,000 tokens, default cache (hits after 1st pass)' },
   'classic-1000': { mode: 'classic', tokens: 'many', label: 'classic passport-jwt + jwks-rsa, 1,000 tokens' },
@@ -168,6 +169,8 @@ async function startApp(adapter, caseConfig, { profileName } = {}) {
     audience: AUDIENCE,
     tokenCache: caseConfig.tokenCache,
     jwksCooldown: caseConfig.jwksCooldown,
+    revocation: caseConfig.revocation,
+    revocations: caseConfig.revocations,
     dist: caseConfig.dist,
   };
   const child = spawn('taskset', ['-c', opts.appCore, process.execPath, ...nodeArgs, join(here, 'app.mjs')], {
