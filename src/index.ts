@@ -30,6 +30,19 @@ export { IdentityAppGuard } from './access/identity-app.guard.js';
 export { IdentityExceptionFilter } from './access/identity-exception.filter.js';
 export type { RouteRequirement } from './access/route-requirements.js';
 
+// Every kind of Nest app: GraphQL, WebSockets, microservices (the packages load only when used)
+export { IdentityWsAdapter, IDENTITY_REFRESH_EVENT, IDENTITY_REFRESHED_EVENT, IDENTITY_ERROR_EVENT, type IdentityWsAdapterOptions } from './access/contexts/identity-ws.adapter.js';
+export {
+  identitySubscriptions,
+  identityMercuriusSubscription,
+  type IdentitySubscriptionsOptions,
+  type IdentityGraphqlWsHooks,
+  type IdentityMercuriusHooks,
+  type GraphqlWsConnection,
+} from './access/contexts/identity-subscriptions.js';
+export { authorizationDispatchHook, type DispatchedPacket } from './access/contexts/authorization-dispatch-hook.js';
+export type { IdentityErrorBody } from './access/contexts/identity-error-body.js';
+
 // Tokens and metadata
 export { TokenAuthenticator } from './tokens/token-authenticator.service.js';
 export { IdentityStrategy, IDENTITY_STRATEGY } from './tokens/identity.strategy.js';

@@ -1,21 +1,27 @@
-import { Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
+import { Injectable, Optional, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { HttpAdapterHost, Reflector } from '@nestjs/core';
 import { IdentityHttpError } from '../errors/identity-http.error.js';
-import type { Identity } from '../identity/identity.js';
+import { Identity } from '../identity/identity.js';
 import { InjectIdentityOptions } from '../identity-options.token.js';
 import type { ResolvedIdentityOptions } from '../identity-options.js';
+import { RevocationService } from '../revocation/revocation.service.js';
 import type { RequestWithHeaders } from '../tokens/bearer-token.js';
 import { TokenAuthenticator } from '../tokens/token-authenticator.service.js';
+import type { CredentialReader, IdentityCarrier } from './contexts/credential-reader.js';
+import { credentialReader } from './contexts/credential-readers.js';
+import { endedBecause } from './contexts/identity-liveness.js';
 import { IDENTITY_ON_REQUEST } from './identity-on-request.js';
 import { authorize, routePolicy, type RoutePolicy } from './route-policy.js';
 
 type GuardedRequest = RequestWithHeaders & { [IDENTITY_ON_REQUEST]?: Identity; user?: unknown };
 
 /**
- * Authenticates the caller and checks the route's scope/role decorators. Used on a route with
- * `@UseGuards(IdentityGuard)` it always demands a valid token. Subclass it for GraphQL or
- * WebSockets by overriding `getRequest` (and `getResponse`); an execution context it does not
- * understand is denied, never allowed.
+ * Authenticates the caller and checks the route's scope/role decorators, in every kind of Nest
+ * app: HTTP controllers, GraphQL resolvers, WebSocket gateways and message handlers. It picks a
+ * credential reader by `context.getType()` (see `contexts/`): each knows where the token comes
+ * from and where the identity is kept, and errors leave in the context's own form (an RFC 6750
+ * answer over HTTP, a GraphQLError, a WsException, an RpcException). A context type it cannot
+ * read is denied, never allowed. Used with `@UseGuards(IdentityGuard)` it always demands a token.
  */
 @Injectable()
 export class IdentityGuard implements CanActivate {
@@ -24,10 +30,14 @@ export class IdentityGuard implements CanActivate {
     protected readonly authenticator: TokenAuthenticator,
     protected readonly adapterHost: HttpAdapterHost,
     @InjectIdentityOptions() protected readonly options: ResolvedIdentityOptions,
+    /** Re-checks identities kept across calls (a socket, a subscription) for revocation, in memory. */
+    @Optional() protected readonly revocations?: RevocationService,
   ) {}
 
   canActivate(context: ExecutionContext): boolean | Promise<boolean> {
     const policy = routePolicy(this.reflector, context.getClass(), context.getHandler());
+    // Other contexts go through their reader, unless a subclass reads the request itself (getRequest).
+    if (context.getType() !== 'http' && this.getRequest(context) === undefined) return this.activateIn(context, policy);
     if (policy.isPublic || !this.mustAuthenticate(policy)) return true;
     const request = this.getRequest(context);
     if (!request || typeof request.headers !== 'object' || request.headers === null) return false;
@@ -47,7 +57,11 @@ export class IdentityGuard implements CanActivate {
     return true;
   }
 
-  /** The request carrying the headers. Override for GraphQL (`GqlExecutionContext`) or WebSockets. */
+  /**
+   * The HTTP request carrying the headers; undefined outside HTTP, where the context's reader
+   * applies. A subclass that returns a request for another context (the way GraphQL was supported
+   * before readers) keeps that behaviour.
+   */
   protected getRequest(context: ExecutionContext): GuardedRequest | undefined {
     return context.getType() === 'http' ? context.switchToHttp().getRequest<GuardedRequest>() : undefined;
   }
@@ -57,14 +71,61 @@ export class IdentityGuard implements CanActivate {
     return context.getType() === 'http' ? context.switchToHttp().getResponse() : undefined;
   }
 
-  /** Sets the error's headers (WWW-Authenticate, Retry-After) and throws it. */
+  /**
+   * Throws the error in the context's form: over HTTP with its headers (WWW-Authenticate,
+   * Retry-After) set; elsewhere as the context's own exception (GraphQLError, WsException, RpcException).
+   */
   protected reject(error: unknown, context: ExecutionContext): never {
     const response = this.getResponse(context);
     const adapter = this.adapterHost?.httpAdapter;
     if (error instanceof IdentityHttpError && response && adapter) {
       for (const [name, value] of Object.entries(error.headers(this.options.realm))) adapter.setHeader(response, name, value);
     }
+    if (error instanceof IdentityHttpError && context.getType() !== 'http') {
+      const reader = credentialReader(context.getType());
+      if (reader && (!reader.package || reader.package.loaded)) throw reader.toError(error);
+    }
     throw error;
+  }
+
+  /** GraphQL, WebSockets, microservices: the same policy, through the context's credential reader. */
+  private activateIn(context: ExecutionContext, policy: RoutePolicy): boolean | Promise<boolean> {
+    if (policy.isPublic || !this.mustAuthenticate(policy)) return true;
+    const reader = credentialReader(context.getType());
+    if (!reader) return false;
+    // The first call of a context type loads the package its errors come from (it is installed: Nest used it).
+    if (reader.package && !reader.package.loaded) {
+      return reader.package.load().then(
+        () => this.activateIn(context, policy),
+        () => false,
+      );
+    }
+    const carrier = reader.carrier(context);
+    if (!carrier) return false;
+    const known = carrier[IDENTITY_ON_REQUEST];
+    if (known instanceof Identity) {
+      // Kept across calls (a socket, a subscription connection): still unexpired and unrevoked? No I/O.
+      const ended = endedBecause(known, this.revocations);
+      return ended ? this.reject(ended, context) : this.check(known, policy, context);
+    }
+    let result: Identity | Promise<Identity>;
+    try {
+      result = this.authenticator.identify(reader.credentials(carrier, this.options.maxTokenLength));
+    } catch (error) {
+      return this.reject(error, context);
+    }
+    if (!(result instanceof Promise)) return this.admitIn(reader, carrier, result, policy, context);
+    return result.then(
+      (identity) => this.admitIn(reader, carrier, identity, policy, context),
+      (error: unknown) => this.reject(error, context),
+    );
+  }
+
+  private admitIn(reader: CredentialReader, carrier: IdentityCarrier, identity: Identity, policy: RoutePolicy, context: ExecutionContext): boolean {
+    carrier[IDENTITY_ON_REQUEST] = identity;
+    // An HTTP request under GraphQL also gets request.user, for Passport habits.
+    if (reader.type === 'graphql' && 'headers' in carrier) carrier.user = identity;
+    return this.check(identity, policy, context);
   }
 
   private admit(request: GuardedRequest, identity: Identity, policy: RoutePolicy, context: ExecutionContext): boolean {
