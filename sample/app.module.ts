@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { ConfigModule, ConfigService } from '@nestjs/config';
 import { IdentityModule } from '../src/index.js';
+import { ContextsModule } from './contexts/contexts.module.js';
 import { JobsController } from './jobs.controller.js';
 import { OrdersController } from './orders.controller.js';
 
@@ -25,6 +26,8 @@ import { OrdersController } from './orders.controller.js';
       // Controllers are decided before useFactory runs, so they are named here.
       routes: { admin: true, health: true, metrics: true },
     }),
+    // GraphQL (Apollo, with graphql-ws subscriptions), a socket.io gateway and a TCP message handler.
+    ContextsModule,
   ],
   controllers: [OrdersController, JobsController],
 })

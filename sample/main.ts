@@ -4,6 +4,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { NestFactory } from '@nestjs/core';
 import { DevelopmentIdentityProvider } from '../src/testing/index.js';
 import { AppModule } from './app.module.js';
+import { CONTEXTS_TCP_PORT, wireContexts } from './contexts/contexts.wiring.js';
+import { serveSwaggerUi } from './openapi.js';
 
 const API_PORT = Number(process.env.PORT ?? 3000);
 const IDP_PORT = Number(process.env.IDP_PORT ?? 4000);
@@ -20,11 +22,15 @@ function developmentEncryptionKey(): string {
 
 async function main(): Promise<void> {
   // 1. The embedded development Identity provider (oidc-provider) on loopback. It keeps its keys
-  //    and registered clients in .identity/dev-provider.json, so a restart reuses them.
+  //    and registered clients in .identity/dev-provider.json, so a restart reuses them. Like stock
+  //    oidc-provider it keeps a client's secret on an RFC 7592 update (so rotation answers 501);
+  //    IDP_ROTATE_ON_PUT=1 makes it issue a new one instead (rotation then succeeds, confirmed).
+  const rotateOnPut = process.env.IDP_ROTATE_ON_PUT === '1';
   const idp = await DevelopmentIdentityProvider.start({
     port: IDP_PORT,
     audience: AUDIENCE,
     stateFile: `${STATE_DIR}/dev-provider.json`,
+    rotateClientSecretOnUpdate: rotateOnPut,
     clients: [{ clientId: 'orders-worker', name: 'Orders Worker', scopes: ['orders:read', 'jobs:dispatch'], tenantId: 't1' }],
   });
 
@@ -34,6 +40,8 @@ async function main(): Promise<void> {
   process.env.IDENTITY_ENCRYPTION_KEY ??= developmentEncryptionKey();
   const app = await NestFactory.create(AppModule, { logger: ['error', 'warn'] });
   app.enableShutdownHooks();
+  const docs = await serveSwaggerUi(app, { clientId: 'orders-worker' });
+  await wireContexts(app, Number(process.env.TCP_PORT ?? CONTEXTS_TCP_PORT));
   await app.listen(API_PORT, '127.0.0.1');
 
   // 3. Fresh tokens and commands to paste.
@@ -42,6 +50,10 @@ async function main(): Promise<void> {
   const user = await idp.userToken({ scopes: ['openid', 'email', 'orders:read'] });
   const admin = await idp.serviceAccountToken({ scopes: ['identity:admin'] });
   const expired = await idp.mintToken({ expiresIn: -60 });
+  const alice = idp.user.id;
+  const rotation = rotateOnPut
+    ? '-> 200: new secret, previousSecret "refused" (checked at the token endpoint), old tokens revoked'
+    : '-> 501: this provider (like stock oidc-provider) kept the secret; nothing changed. Try IDP_ROTATE_ON_PUT=1 npm start';
   const line = '-'.repeat(78);
   console.log(`
 ${line}
@@ -84,14 +96,44 @@ curl -s ${api}/metrics | grep '^identity_'
 curl -s -w '\\n' -X POST ${api}/admin/identity/service-accounts -H "Authorization: Bearer $ADMIN_TOKEN" -H 'content-type: application/json' \\
   -d '{"name":"reports-worker","scopes":["reports:read"],"audience":"${AUDIENCE}"}'
 curl -s -w '\\n' ${api}/admin/identity/service-accounts -H "Authorization: Bearer $ADMIN_TOKEN"
+# Rotate it ${rotation}
 curl -s -w '\\n' -X POST ${api}/admin/identity/service-accounts/reports-worker/rotate -H "Authorization: Bearer $ADMIN_TOKEN"
+# Delete it (revokes its tokens on every replica)                     -> 204
 curl -s -X DELETE ${api}/admin/identity/service-accounts/reports-worker -H "Authorization: Bearer $ADMIN_TOKEN" -o /dev/null -w '%{http_code}\\n'
+# Rotate the API's own client through the same adapter (never returns the secret) ${rotateOnPut ? '-> 200' : '-> 501 here'}
+curl -s -w '\\n' -X POST ${api}/admin/identity/client/rotate -H "Authorization: Bearer $ADMIN_TOKEN"
+# Revoke Alice's tokens: her token is refused at once, on every replica -> 201, then 401 "The access token was revoked"
+curl -s -w '\\n' -X POST ${api}/admin/identity/revocations -H "Authorization: Bearer $ADMIN_TOKEN" -H 'content-type: application/json' -d '{"subject":"${alice}","reason":"demo"}'
+curl -si ${api}/me -H "Authorization: Bearer $USER_TOKEN" | grep -i www-authenticate
+# List revocations (never a token), then lift Alice's                 -> 200, then 204 and her token passes again
+curl -s -w '\\n' ${api}/admin/identity/revocations -H "Authorization: Bearer $ADMIN_TOKEN"
+REVOCATION_ID=$(curl -s ${api}/admin/identity/revocations -H "Authorization: Bearer $ADMIN_TOKEN" | node -pe 'JSON.parse(require("fs").readFileSync(0, "utf8")).find((r) => r.subject === "${alice}").id')
+curl -s -X DELETE ${api}/admin/identity/revocations/$REVOCATION_ID -H "Authorization: Bearer $ADMIN_TOKEN" -o /dev/null -w '%{http_code}\\n'
+curl -s -w '\\n' ${api}/me -H "Authorization: Bearer $USER_TOKEN"
+# GraphQL: a query with and without a token                         -> data, then UNAUTHENTICATED
+curl -s -w '\\n' ${api}/graphql -H "Authorization: Bearer $SA_TOKEN" -H 'content-type: application/json' -d '{"query":"{ sampleOrders { id item } }"}'
+curl -s -w '\\n' ${api}/graphql -H 'content-type: application/json' -d '{"query":"{ sampleOrders { id } }"}'
+# GraphQL mutation: the worker lacks orders:write                    -> FORBIDDEN, insufficient_scope
+curl -s -w '\\n' ${api}/graphql -H "Authorization: Bearer $SA_TOKEN" -H 'content-type: application/json' -d '{"query":"mutation { placeOrder(item: \\"pen\\") { id } }"}'
+# A graphql-ws subscription (authenticated once in onConnect; closed 4401 when the token expires)
+node sample/contexts/try-subscription.mjs "$SA_TOKEN" ${api}
+# socket.io gateway: the handshake is verified                       -> admitted, then refused without a token
+node sample/contexts/try-socket.mjs "$SA_TOKEN" whoami ${api}
+node sample/contexts/try-socket.mjs '' whoami ${api}
+# TCP microservice message, token in the packet metadata             -> answered, then 401
+node sample/contexts/try-message.mjs "$SA_TOKEN" ${Number(process.env.TCP_PORT ?? CONTEXTS_TCP_PORT)}
+node sample/contexts/try-message.mjs '' ${Number(process.env.TCP_PORT ?? CONTEXTS_TCP_PORT)}
+# OpenAPI from the decorators: Swagger UI (Authorize with client_credentials, client orders-worker / secret below)
+echo "open ${api}${docs}  (development client orders-worker, secret ${String(idp.clientMetadata('orders-worker')?.client_secret)})"
+curl -s ${api}${docs}-json | node -pe 'Object.keys(JSON.parse(require("fs").readFileSync(0, "utf8")).components.securitySchemes).join(", ")'
 # A person without the admin scope                                   -> 403 insufficient_scope
 curl -s ${api}/admin/identity/service-accounts -H "Authorization: Bearer $USER_TOKEN" -w '\\n'
 # The same through the CLI (from this folder; it shares the API's store and audit log)
 export IDENTITY_URL=${idp.issuer} IDENTITY_AUDIENCE=${AUDIENCE} IDENTITY_REDIRECT_URI=http://127.0.0.1/callback IDENTITY_ENCRYPTION_KEY=$(cat ${STATE_DIR}/dev-encryption-key)
 node dist/src/cli/main.js service-account create --name orders-worker-2 --scopes orders:read --audience ${AUDIENCE}
-node dist/src/cli/main.js service-account rotate --client-id orders-worker-2
+node dist/src/cli/main.js service-account rotate --client-id orders-worker-2     # ${rotateOnPut ? 'exit 0' : 'exit 1: the provider kept the secret'}
+node dist/src/cli/main.js revoke --client-id orders-worker-2 --reason demo
+node dist/src/cli/main.js revoke list
 node dist/src/cli/main.js service-account list
 node dist/src/cli/main.js doctor
 cat ${STATE_DIR}/audit.log

@@ -1,9 +1,7 @@
 import { ApolloDriver, type ApolloDriverConfig } from '@nestjs/apollo';
 import { Module } from '@nestjs/common';
 import { GraphQLModule } from '@nestjs/graphql';
-import { TokenAuthenticator } from '../../src/index.js';
-import { identitySubscriptions } from '../../src/access/contexts/identity-subscriptions.js';
-import { RevocationService } from '../../src/revocation/revocation.service.js';
+import { identitySubscriptions, RevocationService, TokenAuthenticator } from '../../src/index.js';
 import { OrdersGateway } from './orders.gateway.js';
 import { OrdersMessages } from './orders.messages.js';
 import { OrdersResolver } from './orders.resolver.js';
@@ -20,6 +18,8 @@ import { OrdersResolver } from './orders.resolver.js';
       inject: [TokenAuthenticator, RevocationService],
       useFactory: (authenticator: TokenAuthenticator, revocations: RevocationService) => ({
         autoSchemaFile: true,
+        // Apollo adds stack traces to error answers outside production: never in an API's answers.
+        includeStacktraceInErrorResponses: false,
         // Guards on @ResolveField too; the token is still verified once per request.
         fieldResolverEnhancers: ['guards', 'filters'],
         subscriptions: identitySubscriptions(authenticator, { revocations }),

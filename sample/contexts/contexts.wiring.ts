@@ -1,7 +1,7 @@
 import type { INestApplication } from '@nestjs/common';
 import { Transport } from '@nestjs/microservices';
 import { IoAdapter } from '@nestjs/platform-socket.io';
-import { IdentityWsAdapter } from '../../src/access/contexts/identity-ws.adapter.js';
+import { IdentityWsAdapter } from '../../src/index.js';
 
 /** Default port of the sample's TCP microservice. */
 export const CONTEXTS_TCP_PORT = 3001;
