@@ -368,6 +368,23 @@ describe('IdentityMetadataService: persisted last good copy', () => {
     expect(back).toEqual(svc.get());
   });
 
+  it('holds the copy back while the boot runs, and writes it once released; later copies at once', async () => {
+    provider.routes.set(S3DB, { body: provider.s3db() });
+    const store = new MemoryStore();
+    const svc = service({}, store);
+    svc.holdPersistence();
+    await svc.load();
+    await svc.refresh();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(store.data.has(LAST_GOOD_METADATA_KEY)).toBe(false);
+    await svc.releasePersistence();
+    // The latest copy (the refresh's), once.
+    expect(parseLastGood(store.data.get(LAST_GOOD_METADATA_KEY)!, { issuer: provider.base, policy: svc.policy() })).toEqual(svc.get());
+    store.data.delete(LAST_GOOD_METADATA_KEY);
+    await svc.refresh();
+    await vi.waitFor(() => expect(store.data.has(LAST_GOOD_METADATA_KEY)).toBe(true));
+  });
+
   it('never fails a refresh because the store fails', async () => {
     provider.routes.set(S3DB, { body: provider.s3db() });
     const store = new MemoryStore();

@@ -7,6 +7,7 @@ import { InjectIdentityOptions } from '../identity-options.token.js';
 import type { ResolvedIdentityOptions } from '../identity-options.js';
 import { IdentityMetrics } from '../metrics/identity.metrics.js';
 import type { IdentityMetadata, MetadataSource } from './identity-metadata.js';
+import { HeldPersistence } from './held-persistence.js';
 import { IDENTITY_LAST_GOOD_STORE, LAST_GOOD_METADATA_KEY, parseLastGood, serializeLastGood } from './last-good-metadata.js';
 import { metadataFromDocument, metadataFromInput, MetadataValidationError, WELL_KNOWN_PATHS, wellKnownUrl } from './metadata-document.js';
 import { OutboundRequestError, outboundPolicyFor, safeFetch, type OutboundPolicy } from './safe-fetch.js';
@@ -84,6 +85,8 @@ export class IdentityMetadataService implements OnModuleDestroy {
   private destroyed = false;
   /** The document that worked last: tried first next time, so a standards provider is not asked for s3db's every hour. */
   private preferred?: FetchedSource;
+  /** Writes of the last good copy, held back while the module boots (see holdPersistence). */
+  private readonly persistence = new HeldPersistence();
 
   constructor(
     @InjectIdentityOptions() private readonly options: ResolvedIdentityOptions,
@@ -148,6 +151,20 @@ export class IdentityMetadataService implements OnModuleDestroy {
       this.forcedPending = false;
     });
     return this.inFlight;
+  }
+
+  /**
+   * Keep the last good copy in memory instead of writing it to the store, until
+   * releasePersistence(). IdentityBootstrap holds it for the length of the boot: a boot refused
+   * at any step (a wrong encryptionKey, a failed probe...) leaves the store's copy untouched.
+   */
+  holdPersistence(): void {
+    this.persistence.hold();
+  }
+
+  /** Writes the copy kept since holdPersistence(), if any; later copies are written at once. Never rejects. */
+  releasePersistence(): Promise<void> {
+    return this.persistence.release();
   }
 
   /** Called after every successful load or refresh (e.g. to follow a new jwksUrl). Returns an unsubscribe function. */
@@ -291,11 +308,15 @@ export class IdentityMetadataService implements OnModuleDestroy {
     }
   }
 
-  /** Best effort: a store failure never fails the refresh. */
+  /** Best effort: a store failure never fails the refresh. Held back during the boot (holdPersistence). */
   private persist(copy: IdentityMetadata): void {
-    this.lastGoodStore?.set(LAST_GOOD_METADATA_KEY, serializeLastGood(copy)).catch((error: unknown) => {
-      this.logger.warn(`Could not persist the last good metadata (${safeReason(error)})`);
-    });
+    const store = this.lastGoodStore;
+    if (!store) return;
+    void this.persistence.write(() =>
+      store.set(LAST_GOOD_METADATA_KEY, serializeLastGood(copy)).catch((error: unknown) => {
+        this.logger.warn(`Could not persist the last good metadata (${safeReason(error)})`);
+      }),
+    );
   }
 
   /** Exponential backoff with jitter, bounded; returns the delay chosen. */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidRequestError } from '../errors/invalid-request.error.js';
 import { InvalidTokenError } from '../errors/invalid-token.error.js';
-import { extractBearerToken } from './bearer-token.js';
+import { assertSingleTokenMethod, extractBearerToken, type RequestWithHeaders } from './bearer-token.js';
 
 const req = (authorization?: string, rawHeaders?: string[]) => ({
   headers: authorization === undefined ? {} : { authorization },
@@ -60,5 +60,104 @@ describe('extractBearerToken', () => {
     }
     const two = req('Bearer a.b.c', ['Authorization', 'Bearer a.b.c', 'Authorization', 'Bearer d.e.f']);
     expect(() => extractBearerToken(two, 100)).toThrow(InvalidRequestError);
+  });
+});
+
+describe('assertSingleTokenMethod (RFC 6750 §3.1: more than one method)', () => {
+  const HEADER = 'Bearer a.b.c';
+  const withHeader = (extra: Partial<RequestWithHeaders> & { contentType?: string } = {}): RequestWithHeaders => {
+    const { contentType, ...rest } = extra;
+    return { headers: { authorization: HEADER, ...(contentType ? { 'content-type': contentType } : {}) }, rawHeaders: ['Authorization', HEADER], ...rest };
+  };
+  const refusal = (request: RequestWithHeaders) => {
+    try {
+      assertSingleTokenMethod(request);
+    } catch (error) {
+      return error;
+    }
+    return undefined;
+  };
+
+  it('refuses the header plus an access_token query parameter, with or without a value, wherever it stands', () => {
+    for (const url of ['/orders?access_token=x.y.z', '/orders?a=1&access_token=x', '/orders?access_token', '/orders?access_token=', '/o?b=2&access_token=t#frag']) {
+      const error = refusal(withHeader({ url }));
+      expect(error, url).toBeInstanceOf(InvalidRequestError);
+      expect((error as InvalidRequestError).getStatus(), url).toBe(400);
+      expect((error as InvalidRequestError).description, url).toMatch(/more than one method \(Authorization header and access_token query parameter\)/);
+    }
+  });
+
+  it('decodes parameter names as query parsers do', () => {
+    for (const url of ['/o?access%5Ftoken=x', '/o?%61ccess_token=x', '/o?x=%ZZ&access%5ftoken=1']) {
+      expect(refusal(withHeader({ url })), url).toBeInstanceOf(InvalidRequestError);
+    }
+  });
+
+  it('lets other parameters through, including look-alikes and the word in a value or a path', () => {
+    for (const url of [
+      '/orders',
+      '/orders?',
+      '/orders?page=2',
+      '/orders?my_access_token=x',
+      '/orders?access_token_hint=x',
+      '/orders?q=access_token',
+      '/access_token/orders?x=1',
+      '/o?x=%ZZ',
+      '/o#?access_token=x',
+    ]) {
+      expect(() => assertSingleTokenMethod(withHeader({ url })), url).not.toThrow();
+    }
+  });
+
+  it('reads the URL of a Fastify request from raw when the request has none of its own', () => {
+    const fastifyLike: RequestWithHeaders = { headers: { authorization: HEADER }, raw: { rawHeaders: ['authorization', HEADER], url: '/o?access_token=x' } };
+    expect(() => assertSingleTokenMethod(fastifyLike)).toThrow(InvalidRequestError);
+  });
+
+  it('refuses the header plus an access_token form body parameter', () => {
+    const form = 'application/x-www-form-urlencoded; charset=utf-8';
+    const nullPrototype = Object.assign(Object.create(null) as object, { access_token: 'x' });
+    // fast-querystring (Fastify's form parser) builds objects whose prototype is a null-prototype object.
+    function Empty() {}
+    Empty.prototype = Object.create(null) as object;
+    const fastQuerystring = Object.assign(new (Empty as unknown as new () => object)(), { access_token: 'x' });
+    for (const body of [{ access_token: 'x' }, { a: '1', access_token: '' }, nullPrototype, fastQuerystring]) {
+      const error = refusal(withHeader({ url: '/orders', body, contentType: form }));
+      expect(error).toBeInstanceOf(InvalidRequestError);
+      expect((error as InvalidRequestError).description).toMatch(/access_token body parameter/);
+    }
+    expect(refusal(withHeader({ body: { access_token: 'x' }, contentType: 'Application/X-WWW-Form-Urlencoded' }))).toBeInstanceOf(InvalidRequestError);
+  });
+
+  it('leaves other bodies alone: JSON fields of that name, raw bodies, class instances, inherited keys', () => {
+    const form = 'application/x-www-form-urlencoded';
+    class Dto {
+      access_token = 'x';
+    }
+    const cases: Array<[unknown, string | undefined]> = [
+      [{ access_token: 'x' }, 'application/json'],
+      [{ access_token: 'x' }, undefined],
+      [{ other: 'x' }, form],
+      [Object.create({ access_token: 'x' }), form],
+      [Buffer.from('access_token=x'), form],
+      ['access_token=x', form],
+      [new Dto(), form],
+      [null, form],
+    ];
+    for (const [body, contentType] of cases) {
+      expect(() => assertSingleTokenMethod(withHeader({ url: '/o', body, contentType })), `${String(contentType)} ${JSON.stringify(body)}`).not.toThrow();
+    }
+  });
+
+  it('does nothing without an Authorization header: tokens are never read from the query or the body', () => {
+    expect(() => assertSingleTokenMethod({ headers: {}, url: '/o?access_token=x', body: { access_token: 'x' } })).not.toThrow();
+    expect(() => assertSingleTokenMethod({ headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: { access_token: 'x' } })).not.toThrow();
+  });
+
+  it('gives a description that fits in a WWW-Authenticate quoted string', () => {
+    for (const request of [withHeader({ url: '/o?access_token=x' }), withHeader({ body: { access_token: 'x' }, contentType: 'application/x-www-form-urlencoded' })]) {
+      const challenge = (refusal(request) as InvalidRequestError).headers('api')['WWW-Authenticate'];
+      expect(challenge).toMatch(/^Bearer realm="api", error="invalid_request", error_description="[^"\\]+"$/);
+    }
   });
 });

@@ -6,6 +6,7 @@ import { IdentityStatus } from '../health/identity-status.js';
 import { InjectIdentityOptions } from '../identity-options.token.js';
 import type { JwtAlgorithm, ResolvedIdentityOptions } from '../identity-options.js';
 import { backoffDelay, IdentityMetadataService, REFRESH_AT, refreshTimer } from '../metadata/identity-metadata.service.js';
+import { HeldPersistence } from '../metadata/held-persistence.js';
 import { LAST_GOOD_JWKS_KEY, parseLastGoodJwks, serializeLastGoodJwks } from '../metadata/last-good-metadata.js';
 import { safeFetch } from '../metadata/safe-fetch.js';
 import { IdentityMetrics, type JwksRefreshTrigger } from '../metrics/identity.metrics.js';
@@ -45,6 +46,8 @@ export class JwksService implements OnModuleDestroy {
   private destroyed = false;
   private readonly listeners = new Set<(removedKids: string[]) => void>();
   private readonly unknownKids: UnknownKidThrottle;
+  /** Writes of the last good key set, held back while the module boots (see holdPersistence). */
+  private readonly persistence = new HeldPersistence();
 
   constructor(
     @InjectIdentityOptions() private readonly options: ResolvedIdentityOptions,
@@ -103,6 +106,20 @@ export class JwksService implements OnModuleDestroy {
         throw this.all.length === 0 ? new IdentityUnavailableError() : new InvalidTokenError('unknown_key');
       },
     );
+  }
+
+  /**
+   * Keep the fetched key set in memory instead of writing it to the store, until
+   * releasePersistence(): IdentityBootstrap holds it for the length of the boot, so that a refused
+   * boot leaves the store's copy untouched.
+   */
+  holdPersistence(): void {
+    this.persistence.hold();
+  }
+
+  /** Writes the key set kept since holdPersistence(), if any; later ones are written at once. Never rejects. */
+  releasePersistence(): Promise<void> {
+    return this.persistence.release();
   }
 
   keyCount(): number {
@@ -189,11 +206,15 @@ export class JwksService implements OnModuleDestroy {
     this.timer = refreshTimer(() => void this.refresh('scheduled').catch(() => undefined), delay);
   }
 
-  /** Best effort: a store failure never fails the refresh. */
+  /** Best effort: a store failure never fails the refresh. Held back during the boot (holdPersistence). */
   private persist(serialized: string): void {
-    this.metadata.lastGoodStore?.set(LAST_GOOD_JWKS_KEY, serialized).catch((error: unknown) => {
-      this.logger.warn(`Could not persist the JWKS: ${safeReason(error)}`);
-    });
+    const store = this.metadata.lastGoodStore;
+    if (!store) return;
+    void this.persistence.write(() =>
+      store.set(LAST_GOOD_JWKS_KEY, serialized).catch((error: unknown) => {
+        this.logger.warn(`Could not persist the JWKS: ${safeReason(error)}`);
+      }),
+    );
   }
 
   /** Serves the persisted key set after a failed boot fetch: same jwksUrl as the metadata in use, within the same maxStale bound. */
