@@ -7,7 +7,7 @@ import { wireContexts } from '../sample/contexts/contexts.wiring.js';
 import { IdentityModule } from '../src/index.js';
 import { DevelopmentIdentityProvider } from '../src/testing/index.js';
 import { CONTEXTS_AUDIENCE as AUDIENCE, startListening, type ListeningApp } from './support/contexts-app.js';
-import { freePort } from './support/contexts-rpc-fixtures.js';
+import { freePort } from './support/free-port.js';
 
 const run = promisify(execFile);
 

@@ -1,7 +1,7 @@
 import { Controller } from '@nestjs/common';
 import { Ctx, EventPattern, MessagePattern, Payload } from '@nestjs/microservices';
-import { createServer } from 'node:net';
 import { Authenticated, CurrentIdentity, Public, RequireScope, type Identity } from '../../src/index.js';
+import { freePort } from './free-port.js';
 
 /** Events the `order.created` handler accepted. */
 export const acceptedEvents: unknown[] = [];
@@ -46,18 +46,4 @@ export class OrdersMessages {
   created(@Payload() data: unknown) {
     acceptedEvents.push(data);
   }
-}
-
-/** A free TCP port on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }

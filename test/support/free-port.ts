@@ -1,0 +1,15 @@
+import { createServer } from 'node:net';
+
+/** A free TCP port on 127.0.0.1 (for servers that must come back on the same port, e.g. a restarted redis-server). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
