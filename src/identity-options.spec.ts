@@ -62,3 +62,28 @@ describe('decodeEncryptionKey', () => {
     expect(() => decodeEncryptionKey('')).toThrow(/option "encryptionKey"/);
   });
 });
+
+describe('resolveIdentityOptions: resource metadata and DPoP', () => {
+  const url = 'https://auth.example.com';
+
+  it('takes the audience (and realm) from resourceMetadata.resource, canonical, and builds the challenge', () => {
+    const options = resolveIdentityOptions({ url, resourceMetadata: { resource: 'HTTPS://API.Example.com/mcp' } });
+    expect(options.audiences).toEqual(['https://api.example.com/mcp']);
+    expect(options.realm).toBe('https://api.example.com/mcp');
+    expect(options.resourceMetadata).toMatchObject({ resource: 'https://api.example.com/mcp', path: '/.well-known/oauth-protected-resource/mcp', url: 'https://api.example.com/.well-known/oauth-protected-resource/mcp' });
+    expect(options.challenge).toEqual({ realm: 'https://api.example.com/mcp', schemes: ['Bearer'], dpopAlgs: options.dpop.algorithms, resourceMetadata: 'https://api.example.com/.well-known/oauth-protected-resource/mcp' });
+    expect(resolveIdentityOptions({ url, audience: 'a', resourceMetadata: { resource: 'https://api.example.com' } }).audiences).toEqual(['a']);
+  });
+
+  it('offers Bearer, both schemes, or DPoP alone by dpop.mode', () => {
+    const schemes = (mode: 'off' | 'allowed' | 'required') => resolveIdentityOptions({ url, audience: 'a', dpop: { mode } }).challenge.schemes;
+    expect(schemes('off')).toEqual(['Bearer']);
+    expect(schemes('allowed')).toEqual(['Bearer', 'DPoP']);
+    expect(schemes('required')).toEqual(['DPoP']);
+    expect(resolveIdentityOptions({ url, audience: 'a', dpop: { mode: 'required' }, resourceMetadata: { resource: 'https://a.example' } }).resourceMetadata?.dpopBoundAccessTokensRequired).toBe(true);
+  });
+
+  it('still requires an audience when there is no resource, and says how to give one', () => {
+    expect(() => resolveIdentityOptions({ url })).toThrow(/option "audience": is required.*or set resourceMetadata.resource/);
+  });
+});

@@ -4,6 +4,14 @@ import type { CredentialStore } from './client/credential-store.js';
 import type { AuditSink } from './audit/audit-sink.js';
 import type { ServiceAccountProvider } from './admin/service-account-provider.js';
 import { IdentityConfigurationError } from './errors/identity-configuration.error.js';
+import { assertKnownOptions } from './options/unknown-options.js';
+import type { AuthScheme, IdentityChallenge } from './errors/identity-challenge.js';
+import { resolveDpopOptions, type DpopOptions, type ResolvedDpopOptions } from './dpop/dpop-options.js';
+import {
+  resolveResourceMetadataOptions,
+  type ResolvedResourceMetadataOptions,
+  type ResourceMetadataOptions,
+} from './resource-metadata/resource-metadata-options.js';
 
 /**
  * Asymmetric JWS algorithms we accept (RFC 7518 §3, RFC 8037 EdDSA with Ed25519 or Ed448 keys).
@@ -40,8 +48,8 @@ export interface IdentityModuleOptions {
   issuer?: string;
   /** Known metadata (in-process mode): no HTTP fetch of metadata happens. */
   metadata?: IdentityMetadataInput | (() => IdentityMetadataInput | Promise<IdentityMetadataInput>);
-  /** Required: the `aud` value(s) this API accepts. */
-  audience: string | string[];
+  /** Required: the `aud` value(s) this API accepts. Default: `resourceMetadata.resource`, when that is set. */
+  audience?: string | string[];
   /** Asymmetric algorithms accepted. Default RS256, PS256, ES256. */
   algorithms?: JwtAlgorithm[];
   /** Seconds of clock skew tolerated for exp/nbf/iat. Default 5. */
@@ -103,6 +111,10 @@ export interface IdentityModuleOptions {
   metrics?: boolean;
   /** Token revocation (docs/revocation.md): by client, subject or jti, synchronised through the Redis store. */
   revocation?: RevocationOptions;
+  /** RFC 9728 protected-resource metadata (docs/resource-metadata.md). Off unless set. */
+  resourceMetadata?: ResourceMetadataOptions;
+  /** DPoP, RFC 9449 (docs/dpop.md). Default `{ mode: 'off' }`. */
+  dpop?: DpopOptions;
 }
 
 export interface RevocationOptions {
@@ -160,6 +172,10 @@ export interface ResolvedIdentityOptions {
   readonly health: { readonly expose: boolean };
   readonly metrics: boolean;
   readonly revocation: ResolvedRevocationOptions;
+  readonly resourceMetadata?: ResolvedResourceMetadataOptions;
+  readonly dpop: ResolvedDpopOptions;
+  /** What every WWW-Authenticate challenge says besides the error: realm, schemes, DPoP algs, resource_metadata. */
+  readonly challenge: IdentityChallenge;
 }
 
 const DEFAULT_ALGORITHMS: JwtAlgorithm[] = ['RS256', 'PS256', 'ES256'];
@@ -234,16 +250,24 @@ export function decodeEncryptionKey(value: string): Buffer {
 /** Validates user options once at boot; every message names the option and the fix. */
 export function resolveIdentityOptions(options: IdentityModuleOptions): ResolvedIdentityOptions {
   if (!options || typeof options !== 'object') fail('options', 'IdentityModule needs an options object');
+  // Misspelt or unknown keys and mistyped values (a string from process.env) fail here, before any value is used.
+  assertKnownOptions(options);
   const url = options.url === undefined ? undefined : absoluteUrl('url', options.url);
   const issuer = options.issuer ?? url ?? inlineIssuer(options);
   if (!issuer) fail('url', 'set url (the Identity base URL), issuer, or an inline metadata object');
   absoluteUrl(options.issuer ? 'issuer' : 'url', issuer);
   if (!url && !options.metadata) fail('url', 'set url to the Identity base URL, or pass metadata for in-process mode');
 
-  const audiences = typeof options.audience === 'string' ? [options.audience] : options.audience;
+  const allowInsecureHttp = options.allowInsecureHttp ?? false;
+  const dpop = resolveDpopOptions(options.dpop, { ...redisStore(options.store), allowInsecureHttp });
+  const resourceMetadata = resolveResourceMetadataOptions(options.resourceMetadata, { allowInsecureHttp, dpopRequired: dpop.mode === 'required' });
+
+  const audience = options.audience ?? resourceMetadata?.resource;
+  const audiences = typeof audience === 'string' ? [audience] : audience;
   if (!Array.isArray(audiences) || audiences.length === 0 || audiences.some((a) => typeof a !== 'string' || a.length === 0)) {
-    fail('audience', 'is required: set it to the aud value your tokens carry for this API (e.g. "https://api.example.com"); a resource server that does not check aud accepts tokens meant for other services');
+    fail('audience', 'is required: set it to the aud value your tokens carry for this API (e.g. "https://api.example.com"), or set resourceMetadata.resource; a resource server that does not check aud accepts tokens meant for other services');
   }
+  const realm = options.realm ?? audiences[0]!;
 
   const algorithms = options.algorithms ?? DEFAULT_ALGORITHMS;
   if (!Array.isArray(algorithms) || algorithms.length === 0) fail('algorithms', `must list at least one of ${SUPPORTED_ALGORITHMS.join(', ')}`);
@@ -286,7 +310,7 @@ export function resolveIdentityOptions(options: IdentityModuleOptions): Resolved
     requireFreshMetadata: options.requireFreshMetadata ?? false,
     requireSignedMetadata: options.requireSignedMetadata ?? false,
     requireAccessTokenType: options.requireAccessTokenType ?? false,
-    allowInsecureHttp: options.allowInsecureHttp ?? false,
+    allowInsecureHttp,
     allowedHosts: Object.freeze([...(options.allowedHosts ?? [])]),
     http: Object.freeze({
       timeoutMs: nonNegative('http.timeoutMs', options.http?.timeoutMs, 5000),
@@ -294,7 +318,7 @@ export function resolveIdentityOptions(options: IdentityModuleOptions): Resolved
     }),
     claims: options.claims ?? 's3db',
     global: options.global ?? false,
-    realm: options.realm ?? audiences[0]!,
+    realm,
     maxTokenLength: nonNegative('maxTokenLength', options.maxTokenLength, 8192),
     tokenCache,
     jwksCooldownMs: nonNegative('jwksCooldown', options.jwksCooldown, 30) * 1000,
@@ -312,8 +336,29 @@ export function resolveIdentityOptions(options: IdentityModuleOptions): Resolved
     health: Object.freeze({ expose: options.health?.expose ?? false }),
     metrics: options.metrics ?? true,
     revocation: resolveRevocation(options.revocation),
+    resourceMetadata,
+    dpop,
+    challenge: Object.freeze({
+      realm,
+      schemes: Object.freeze(SCHEMES_BY_MODE[dpop.mode]),
+      dpopAlgs: dpop.algorithms,
+      resourceMetadata: resourceMetadata?.url,
+    }),
   };
   return Object.freeze(resolved);
+}
+
+const SCHEMES_BY_MODE: Record<ResolvedDpopOptions['mode'], AuthScheme[]> = {
+  off: ['Bearer'],
+  // Bearer first: clients that read only the first challenge (the MCP SDK) read the Bearer one.
+  allowed: ['Bearer', 'DPoP'],
+  required: ['DPoP'],
+};
+
+/** The credential store's Redis URL and key prefix, the defaults of `dpop.replayStore: { type: 'redis' }`. */
+function redisStore(store: CredentialStoreOption | undefined): { redisStoreUrl?: string; redisKeyPrefix?: string } {
+  if (store && typeof store === 'object' && 'type' in store && store.type === 'redis') return { redisStoreUrl: store.url, redisKeyPrefix: store.keyPrefix };
+  return {};
 }
 
 function inlineIssuer(options: IdentityModuleOptions): string | undefined {

@@ -3,7 +3,6 @@ import { TerminusModule } from '@nestjs/terminus';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { register, Registry } from 'prom-client';
 import { IdentityAppGuard } from './access/identity-app.guard.js';
-import { IdentityExceptionFilter } from './access/identity-exception.filter.js';
 import { IdentityGuard } from './access/identity.guard.js';
 import { IdentityBootstrap } from './identity-bootstrap.service.js';
 import { IDENTITY_MODULE_OPTIONS, IdentityConfigurableModule } from './identity.module-definition.js';
@@ -28,6 +27,9 @@ import { credentialStoreProvider } from './client/credential-store.factory.js';
 import { IDENTITY_CREDENTIAL_STORE } from './client/credential-store.js';
 import { IDENTITY_SECRET_BOX, secretBoxProvider } from './client/secret-box.provider.js';
 import { RevocationService } from './revocation/revocation.service.js';
+import { DpopService } from './dpop/dpop.service.js';
+import { IdentityChallengeFilter } from './resource-metadata/identity-challenge.filter.js';
+import { ResourceMetadataService } from './resource-metadata/resource-metadata.service.js';
 
 const providers: Provider[] = [
   {
@@ -52,8 +54,10 @@ const providers: Provider[] = [
   JwksService,
   IdentityStrategy,
   RevocationService,
+  DpopService,
   TokenAuthenticator,
   IdentityGuard,
+  ResourceMetadataService,
   {
     provide: IDENTITY_SERVICE_ACCOUNT_PROVIDER,
     useFactory: (options: ResolvedIdentityOptions, metadata: IdentityMetadataService) => options.serviceAccountProvider ?? new Rfc7592ServiceAccountProvider(metadata, options),
@@ -66,7 +70,8 @@ const providers: Provider[] = [
   IdentityBootstrap,
   IdentityHealthIndicator,
   { provide: APP_GUARD, useClass: IdentityAppGuard },
-  { provide: APP_FILTER, useClass: IdentityExceptionFilter },
+  // IdentityExceptionFilter, answering with the resource's whole challenge (resource_metadata, DPoP).
+  { provide: APP_FILTER, useClass: IdentityChallengeFilter },
 ];
 
 /**
@@ -94,6 +99,8 @@ const providers: Provider[] = [
     ClientProvisioningService,
     ServiceAccountsService,
     RevocationService,
+    DpopService,
+    ResourceMetadataService,
   ],
 })
 export class IdentityModule extends IdentityConfigurableModule {}

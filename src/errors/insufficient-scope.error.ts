@@ -1,3 +1,4 @@
+import type { IdentityChallenge } from './identity-challenge.js';
 import { IdentityHttpError } from './identity-http.error.js';
 
 /** A valid token that lacks the scope or role a route needs (RFC 6750 §3.1 `insufficient_scope`). */
@@ -11,7 +12,7 @@ export class InsufficientScopeError extends IdentityHttpError {
     super(403, description, 'insufficient_scope');
   }
 
-  override headers(realm: string): Record<string, string> {
-    return { 'WWW-Authenticate': this.challenge(realm, this.requiredScope ? { scope: this.requiredScope } : {}) };
+  override headers(challenge: string | IdentityChallenge): Record<string, string> {
+    return { 'WWW-Authenticate': this.challenge(challenge, this.requiredScope ? { scope: this.requiredScope } : {}) };
   }
 }

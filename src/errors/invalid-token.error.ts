@@ -20,7 +20,11 @@ export type InvalidTokenReason =
   | 'audience'
   | 'claims'
   | 'ambiguous_identity'
-  | 'revoked';
+  | 'revoked'
+  | 'dpop_bound'
+  | 'not_dpop_bound'
+  | 'dpop_required'
+  | 'dpop_scheme_off';
 
 const DESCRIPTIONS: Record<InvalidTokenReason, string> = {
   malformed: 'The access token is malformed',
@@ -39,6 +43,10 @@ const DESCRIPTIONS: Record<InvalidTokenReason, string> = {
   claims: 'The access token has missing or invalid claims',
   ambiguous_identity: 'The access token claims to be both a user and a service account',
   revoked: 'The access token was revoked',
+  dpop_bound: 'The access token is DPoP-bound: send it with the DPoP scheme and a DPoP proof, never as a Bearer token',
+  not_dpop_bound: 'The access token is not DPoP-bound: a Bearer token cannot be sent with the DPoP scheme',
+  dpop_required: 'This resource requires a DPoP-bound access token sent with the DPoP scheme and a DPoP proof',
+  dpop_scheme_off: 'The access token is DPoP-bound, and this resource does not accept DPoP',
 };
 
 /** A token that was presented but cannot be accepted (RFC 6750 §3.1 `invalid_token`). */

@@ -19,6 +19,7 @@ export const IDENTITY_METRIC_NAMES = [
   'identity_revocation_sync_seconds',
   'identity_revoked_tokens_refused_total',
   'identity_revocation_messages_ignored_total',
+  'identity_dpop_proofs_total',
 ] as const;
 
 export type JwksRefreshTrigger = 'boot' | 'scheduled' | 'unknown_kid' | 'forced';
@@ -68,6 +69,8 @@ export class IdentityMetrics implements OnModuleDestroy {
   private readonly revocationSync: Histogram;
   private readonly revokedRefused: Counter;
   private readonly revocationMessagesIgnored: Counter;
+  private readonly dpopProofs: Counter<'result'>;
+  private readonly dpopAcceptedPending: PendingIncrements;
   /** Per-request increments, kept as plain numbers until a scrape (see pendingIncrements). */
   private readonly hitsPending: PendingIncrements;
   private readonly acceptedFromCachePending: PendingIncrements;
@@ -90,6 +93,8 @@ export class IdentityMetrics implements OnModuleDestroy {
     this.revocationSync = once(registry, 'identity_revocation_sync_seconds', () => new Histogram({ name: 'identity_revocation_sync_seconds', help: 'Seconds from a revocation being published to its being applied on a receiving replica', buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers }));
     this.revokedRefused = once(registry, 'identity_revoked_tokens_refused_total', () => new Counter({ name: 'identity_revoked_tokens_refused_total', help: 'Requests refused because their token was revoked', registers }));
     this.revocationMessagesIgnored = once(registry, 'identity_revocation_messages_ignored_total', () => new Counter({ name: 'identity_revocation_messages_ignored_total', help: 'Revocation sync messages ignored because they were not well-formed', registers }));
+    this.dpopProofs = once(registry, 'identity_dpop_proofs_total', () => new Counter({ name: 'identity_dpop_proofs_total', help: 'DPoP proofs checked, by result: accepted, or why they were refused (replay, htu, iat, use_dpop_nonce, unavailable, ...)', labelNames: ['result'], registers }));
+    this.dpopAcceptedPending = pendingIncrements(this.dpopProofs, { result: 'accepted' });
     this.hitsPending = pendingIncrements(this.cacheHits, undefined);
     this.acceptedFromCachePending = pendingIncrements(this.verifications, { result: 'accepted', reason: 'cache' });
     this.acceptedVerifiedPending = pendingIncrements(this.verifications, { result: 'accepted', reason: 'verified' });
@@ -154,6 +159,12 @@ export class IdentityMetrics implements OnModuleDestroy {
 
   revocationMessageIgnored(): void {
     this.revocationMessagesIgnored.inc();
+  }
+
+  /** One DPoP proof checked: `accepted`, or the refusal reason (a fixed set: see InvalidDpopProofReason). */
+  dpopProof(result: string): void {
+    if (result === 'accepted') this.dpopAcceptedPending.n++;
+    else this.dpopProofs.inc({ result });
   }
 }
 

@@ -100,6 +100,10 @@ function developmentConfiguration({ oidc, settings, store, cookieKey, keys, clai
       devInteractions: { enabled: false },
       rpInitiatedLogout: { enabled: false },
       clientCredentials: { enabled: true },
+      // RFC 9449: a token request with a DPoP proof gets a token bound to its key (cnf.jkt). This is
+      // oidc-provider's default, spelled out because the DPoP suites rely on it; proof algorithms
+      // stay the stock ones (ES256, Ed25519, EdDSA).
+      dPoP: { enabled: true },
       // oidc-provider requires the caller of introspection to authenticate as a client (upstream
       // does not); any authenticated client may introspect any token.
       introspection: { enabled: true, allowedPolicy: async () => true },

@@ -1,5 +1,10 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable, Logger, type ExecutionContext } from '@nestjs/common';
 import { performance } from 'node:perf_hooks';
+import { routeRequiresDpop } from '../dpop/require-dpop.decorator.js';
+import { dpopSchemeToken, usesDpopScheme, type DpopRequest } from '../dpop/dpop-request.js';
+import { DpopService } from '../dpop/dpop.service.js';
+import { dpopOnly, type AuthScheme, type IdentityChallenge } from '../errors/identity-challenge.js';
+import { IdentityHttpError } from '../errors/identity-http.error.js';
 import { IdentityUnavailableError } from '../errors/identity-unavailable.error.js';
 import { InvalidTokenError } from '../errors/invalid-token.error.js';
 import { MissingTokenError } from '../errors/missing-token.error.js';
@@ -10,13 +15,19 @@ import type { ResolvedIdentityOptions } from '../identity-options.js';
 import { IdentityMetadataService } from '../metadata/identity-metadata.service.js';
 import { IdentityMetrics } from '../metrics/identity.metrics.js';
 import { RevocationService } from '../revocation/revocation.service.js';
-import { extractBearerToken, type RequestWithHeaders } from './bearer-token.js';
+import { assertSingleTokenMethod, extractBearerToken, type RequestWithHeaders } from './bearer-token.js';
 import { IdentityStrategy, tokenScratch, type TokenScratch } from './identity.strategy.js';
 import { JwksService } from './jwks.service.js';
 import { VerifiedTokenCache } from './verified-token-cache.js';
 import { toIdentityError } from './verification-errors.js';
 
 type AnyRequest = RequestWithHeaders;
+
+/**
+ * The route a request is for, as the guard sees it: `@RequireDpop()` is read from its handler and
+ * class, and a new DPoP nonce goes on its response. An ExecutionContext.
+ */
+export type RouteContext = Pick<ExecutionContext, 'getHandler' | 'getClass' | 'getType' | 'switchToHttp'>;
 
 /** What passport.authenticate() passes to a strategy; we take no session. */
 const AUTHENTICATE_OPTIONS = Object.freeze({ session: false });
@@ -50,6 +61,12 @@ export class TokenAuthenticator {
   private readonly cache?: VerifiedTokenCache;
   private readonly maxTokenLength: number;
   private readonly clockToleranceMs: number;
+  /** DPoP accepted on every route (mode allowed or required). */
+  private readonly dpopEverywhere: boolean;
+  /** DPoP required on every route (mode required). */
+  private readonly dpopRequired: boolean;
+  private readonly challenge: IdentityChallenge;
+  private readonly dpopChallenge: IdentityChallenge;
 
   constructor(
     @InjectIdentityOptions() options: ResolvedIdentityOptions,
@@ -59,9 +76,14 @@ export class TokenAuthenticator {
     jwks: JwksService,
     metadata: IdentityMetadataService,
     private readonly revocations: RevocationService,
+    private readonly dpop: DpopService,
   ) {
     this.maxTokenLength = options.maxTokenLength;
     this.clockToleranceMs = options.clockTolerance * 1000;
+    this.dpopEverywhere = options.dpop.mode !== 'off';
+    this.dpopRequired = options.dpop.mode === 'required';
+    this.challenge = options.challenge;
+    this.dpopChallenge = options.dpop.mode === 'required' ? options.challenge : dpopOnly(options.challenge);
     if (options.tokenCache) {
       const cache = (this.cache = new VerifiedTokenCache(options.tokenCache));
       jwks.onKeysRemoved((kids) => cache.dropKeys(kids));
@@ -75,20 +97,34 @@ export class TokenAuthenticator {
     }
   }
 
-  /** Verifies the request's Bearer token. Throws MissingTokenError when there is none. */
-  authenticate(request: AnyRequest): Promise<Identity> {
-    const result = this.identify(request);
-    return result instanceof Promise ? result : Promise.resolve(result);
+  /** Verifies the request's Bearer (or DPoP) token. Throws MissingTokenError when there is none. */
+  authenticate(request: AnyRequest, route?: RouteContext): Promise<Identity> {
+    try {
+      const result = this.identify(request, route);
+      return result instanceof Promise ? result : Promise.resolve(result);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   /**
    * Like authenticate(), but an accepted token comes back as the Identity itself, at once (no
    * promise, no microtask), whenever no JWKS fetch was needed: a verified-token cache hit, or a
    * full verification with a known key. A refusal, or a verification waiting for the JWKS, comes
-   * back as a promise. A malformed Authorization header throws synchronously, as authenticate()
-   * does. What the guards call.
+   * back as a promise. A malformed Authorization header throws synchronously. What the guards call.
+   *
+   * `route` (the guard's ExecutionContext) lets `@RequireDpop()` apply and a new DPoP nonce reach
+   * the response. With DPoP off and no such route, the path is the Bearer one, plus a refusal of
+   * DPoP-bound tokens (a bound token is only usable with its key: never as a Bearer token).
    */
-  identify(request: AnyRequest): Identity | Promise<Identity> {
+  identify(request: AnyRequest, route?: RouteContext): Identity | Promise<Identity> {
+    // RFC 6750 §3.1: the header plus an access_token query or form parameter is a 400, cache hit or not.
+    assertSingleTokenMethod(request);
+    // DPoP's own path for the DPoP scheme, and wherever DPoP is required; Bearer requests where
+    // DPoP is merely allowed stay on the Bearer path below (cache hits as fast as without DPoP).
+    if (this.dpopRequired || usesDpopScheme(request) || routeRequiresDpop(route)) {
+      if (this.dpopEverywhere || routeRequiresDpop(route)) return this.identifyWithDpop(request as DpopRequest, route);
+    }
     const cache = this.cache;
     const now = cache === undefined ? 0 : Date.now();
     if (cache !== undefined && this.status.canServe(now)) {
@@ -96,22 +132,88 @@ export class TokenAuthenticator {
       const token = plainBearerToken(request, this.maxTokenLength);
       if (token !== undefined) {
         const found = this.recall(cache, token, now);
-        if (typeof found !== 'string') return found;
+        if (typeof found !== 'string') return (found as Partial<Identity>).claims?.cnf === undefined ? found : this.asBearer(found);
         // A token never seen: every rule of the Authorization header applies (it throws as before).
         extractBearerToken(request, this.maxTokenLength);
         this.metrics.cacheMiss();
-        return this.verifyFully(token, found, request);
+        return this.asBearer(this.verifyFully(token, found, request));
       }
     }
     const token = extractBearerToken(request, this.maxTokenLength);
-    if (token === undefined) return Promise.reject(new MissingTokenError());
-    return this.verifyOrRecall(token, request);
+    if (token === undefined) return Promise.reject(this.dpopEverywhere ? new MissingTokenError('A Bearer or DPoP access token is required') : new MissingTokenError());
+    return this.asBearer(this.verifyOrRecall(token, request));
   }
 
-  /** Verifies a raw access token (e.g. from a WebSocket handshake), within the same length limit as the header. */
+  /**
+   * Verifies a raw access token (e.g. from a WebSocket handshake), within the same length limit as
+   * the header. A DPoP-bound token is refused: there is no proof to go with it.
+   */
   async verify(token: string, request: AnyRequest = { headers: {} }): Promise<Identity> {
     if (token.length > this.maxTokenLength) throw new InvalidTokenError('too_large');
-    return this.verifyOrRecall(token, request);
+    return this.asBearer(this.verifyOrRecall(token, request));
+  }
+
+  /**
+   * The DPoP-aware path (RFC 9449): `Authorization: DPoP <token>` with a `DPoP` proof, or, unless
+   * DPoP is required here, `Authorization: Bearer <token>` with an unbound token. The token goes
+   * through the verified-token cache as always; the proof is checked on every request. Scheme
+   * confusion is refused both ways: a bound token sent as Bearer, an unbound one sent as DPoP.
+   */
+  private identifyWithDpop(request: DpopRequest, route: RouteContext | undefined): Identity | Promise<Identity> {
+    const required = this.dpopRequired || routeRequiresDpop(route);
+    const challenge = required ? this.dpopChallenge : this.challenge;
+    let token: string | undefined;
+    let scheme: AuthScheme = 'DPoP';
+    try {
+      token = dpopSchemeToken(request, this.maxTokenLength);
+      if (token === undefined) {
+        scheme = 'Bearer';
+        token = extractBearerToken(request, this.maxTokenLength);
+      }
+    } catch (error) {
+      throw this.inChallenge(error, challenge, scheme);
+    }
+    if (token === undefined) {
+      const missing = new MissingTokenError(required ? 'A DPoP-bound access token and a DPoP proof are required' : 'A Bearer or DPoP access token is required');
+      return Promise.reject(missing.challengeFor(challenge));
+    }
+    if (scheme === 'Bearer') {
+      if (required) return Promise.reject(this.schemeRefused('dpop_required', challenge, 'Bearer'));
+      const result = this.asBearer(this.verifyOrRecall(token, request));
+      return result instanceof Promise ? result.catch((error: unknown) => Promise.reject(this.inChallenge(error, challenge, 'Bearer'))) : result;
+    }
+    return this.withProof(request, token, route, challenge);
+  }
+
+  private async withProof(request: DpopRequest, token: string, route: RouteContext | undefined, challenge: IdentityChallenge): Promise<Identity> {
+    try {
+      const identity = await this.verifyOrRecall(token, request);
+      const jkt = boundKey(identity);
+      if (jkt === undefined) throw this.schemeRefused('not_dpop_bound', challenge, 'DPoP');
+      await this.dpop.check(request, token, jkt, route);
+      return identity;
+    } catch (error) {
+      throw this.inChallenge(error, challenge, 'DPoP');
+    }
+  }
+
+  /** An identity whose token is bound to a key is refused when presented without its proof. */
+  private asBearer(result: Identity | Promise<Identity>): Identity | Promise<Identity> {
+    if (result instanceof Promise) return result.then((identity) => (boundKey(identity) === undefined ? identity : this.boundAsBearer()));
+    return boundKey(result) === undefined ? result : this.boundAsBearer();
+  }
+
+  private boundAsBearer(): Promise<never> {
+    return Promise.reject(this.schemeRefused(this.dpopEverywhere ? 'dpop_bound' : 'dpop_scheme_off', this.dpopRequired ? this.dpopChallenge : this.challenge, 'Bearer'));
+  }
+
+  private schemeRefused(reason: 'dpop_bound' | 'not_dpop_bound' | 'dpop_required' | 'dpop_scheme_off', challenge: IdentityChallenge, scheme: AuthScheme): InvalidTokenError {
+    this.metrics.verification('rejected', reason);
+    return new InvalidTokenError(reason).challengeFor(challenge, scheme);
+  }
+
+  private inChallenge(error: unknown, challenge: IdentityChallenge, scheme: AuthScheme): unknown {
+    return error instanceof IdentityHttpError ? error.challengeFor(challenge, scheme) : error;
   }
 
   /** Forget cached verifications of a service account (after rotation or deletion). */
@@ -236,6 +338,13 @@ export class TokenAuthenticator {
     }
     return new Promise<Identity>((resolve, reject) => (later = { resolve, reject }));
   }
+}
+
+/** The RFC 7638 thumbprint a token is bound to (`cnf.jkt`, RFC 9449 §6.1), or undefined for an unbound token. */
+function boundKey(identity: Identity): string | undefined {
+  const cnf = identity.claims.cnf as { jkt?: unknown } | undefined;
+  if (cnf === undefined || cnf === null || typeof cnf !== 'object') return undefined;
+  return typeof cnf.jkt === 'string' ? cnf.jkt : undefined;
 }
 
 /**
