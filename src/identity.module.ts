@@ -18,6 +18,7 @@ import { JwksService } from './tokens/jwks.service.js';
 import { TokenAuthenticator } from './tokens/token-authenticator.service.js';
 import { IDENTITY_SERVICE_ACCOUNT_PROVIDER } from './admin/service-account-provider.js';
 import { Rfc7592ServiceAccountProvider } from './admin/rfc7592-service-account.provider.js';
+import { ProviderPermissionCheck } from './admin/provider-permission-check.js';
 import { ServiceAccountsAdminGuard } from './admin/service-accounts-admin.guard.js';
 import { ServiceAccountsService } from './admin/service-accounts.service.js';
 import { auditSinkProvider, IdentityAudit } from './audit/identity-audit.service.js';
@@ -67,6 +68,7 @@ const providers: Provider[] = [
   ClientProvisioningService,
   ServiceAccountsService,
   ServiceAccountsAdminGuard,
+  ProviderPermissionCheck,
   IdentityBootstrap,
   IdentityHealthIndicator,
   { provide: APP_GUARD, useClass: IdentityAppGuard },

@@ -44,7 +44,7 @@ export { authorizationDispatchHook, type DispatchedPacket } from './access/conte
 export type { IdentityErrorBody } from './access/contexts/identity-error-body.js';
 
 // Tokens and metadata
-export { TokenAuthenticator } from './tokens/token-authenticator.service.js';
+export { TokenAuthenticator, type RouteContext } from './tokens/token-authenticator.service.js';
 export { IdentityStrategy, IDENTITY_STRATEGY } from './tokens/identity.strategy.js';
 export { JwksService } from './tokens/jwks.service.js';
 export { IdentityMetadataService } from './metadata/identity-metadata.service.js';
@@ -54,6 +54,17 @@ export { OutboundRequestError, type OutboundErrorKind } from './metadata/safe-fe
 
 // Errors
 export * from './errors/index.js';
+
+// RFC 9728 protected-resource metadata (MCP servers) and DPoP (RFC 9449)
+export { ResourceMetadataService, type ProtectedResourceMetadata } from './resource-metadata/resource-metadata.service.js';
+export { canonicalResourceUri, type ResourceMetadataOptions, type ResolvedResourceMetadataOptions } from './resource-metadata/resource-metadata-options.js';
+export { IdentityChallengeFilter } from './resource-metadata/identity-challenge.filter.js';
+export { RequireDpop } from './dpop/require-dpop.decorator.js';
+export { DpopService } from './dpop/dpop.service.js';
+export { DPOP_ALGORITHMS, type DpopAlgorithm, type DpopMode, type DpopNonceOptions, type DpopOptions, type DpopReplayStoreOption, type ResolvedDpopOptions } from './dpop/dpop-options.js';
+export type { DpopReplayStore } from './dpop/dpop-replay-store.js';
+export { MemoryDpopReplayStore } from './dpop/memory-dpop-replay-store.js';
+export { RedisDpopReplayStore, DpopReplayStoreUnavailableError } from './dpop/redis-dpop-replay-store.js';
 
 // Health and metrics
 export { IdentityStatus, type IdentityHealthState, type IdentityStatusSnapshot } from './health/identity-status.js';

@@ -161,6 +161,9 @@ describe.each(PLATFORMS)('IdentityModule core on %s', (platform) => {
       expect((await passportHttp.get('/passport').auth(await idp.mintToken({ expiresIn: -60 }), { type: 'bearer' })).status).toBe(401);
       expect((await passportHttp.get('/passport').auth(await idp.mintToken({ alg: 'EdDSA' }), { type: 'bearer' })).status).toBe(401);
       expect((await passportHttp.get('/passport')).status).toBe(401);
+      // A DPoP-bound token sent as Bearer is a downgrade: the strategy alone checks no proof, so it refuses it.
+      const bound = await idp.mintToken({ claims: { cnf: { jkt: 'NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs' } } });
+      expect((await passportHttp.get('/passport').auth(bound, { type: 'bearer' })).status).toBe(401);
     } finally {
       await passportApp.close();
     }

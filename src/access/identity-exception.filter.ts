@@ -35,7 +35,7 @@ export class IdentityExceptionFilter implements ExceptionFilter {
     }
     const adapter = this.adapterHost.httpAdapter;
     const response = host.switchToHttp().getResponse();
-    for (const [name, value] of Object.entries(error.headers(this.options.realm))) adapter.setHeader(response, name, value);
+    for (const [name, value] of Object.entries(error.headers(this.options.challenge))) adapter.setHeader(response, name, value);
     adapter.reply(response, error.getResponse(), error.getStatus());
   }
 

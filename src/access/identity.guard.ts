@@ -43,8 +43,9 @@ export class IdentityGuard implements CanActivate {
     if (!request || typeof request.headers !== 'object' || request.headers === null) return false;
     const known = request[IDENTITY_ON_REQUEST];
     if (known) return this.check(known, policy, context);
-    // A verified-token cache hit is answered synchronously: no promise for Nest to await.
-    const result = this.authenticator.identify(request);
+    // A verified-token cache hit is answered synchronously: no promise for Nest to await. The
+    // context lets the token path see @RequireDpop() and reach the response (DPoP-Nonce).
+    const result = this.authenticator.identify(request, context);
     if (!(result instanceof Promise)) return this.admit(request, result, policy, context);
     return result.then(
       (identity) => this.admit(request, identity, policy, context),
@@ -79,7 +80,7 @@ export class IdentityGuard implements CanActivate {
     const response = this.getResponse(context);
     const adapter = this.adapterHost?.httpAdapter;
     if (error instanceof IdentityHttpError && response && adapter) {
-      for (const [name, value] of Object.entries(error.headers(this.options.realm))) adapter.setHeader(response, name, value);
+      for (const [name, value] of Object.entries(error.headers(this.options.challenge))) adapter.setHeader(response, name, value);
     }
     if (error instanceof IdentityHttpError && context.getType() !== 'http') {
       const reader = credentialReader(context.getType());

@@ -66,3 +66,22 @@ describe('route policy', () => {
     expect(() => RequireScope()).toThrow();
   });
 });
+
+describe('authorize: the 403 challenge names every scope the route needs', () => {
+  it('lists the scopes of the class and the method decorators together, not only the failing one', async () => {
+    const { authorize: check } = await import('./route-policy.js');
+    const { Identity } = await import('../identity/identity.js');
+    const identity = new Identity({ kind: 'service', subject: 'sa:x', scopes: ['orders:read'], roles: [], claims: { sub: 'sa:x' } as never });
+    const requirements = [
+      { type: 'scope', mode: 'all', values: ['orders:read'] },
+      { type: 'scope', mode: 'all', values: ['orders:write', 'audit:write'] },
+    ] as const;
+    let thrown: unknown;
+    try {
+      check(identity, requirements as never);
+    } catch (error) {
+      thrown = error;
+    }
+    expect((thrown as { headers(c: string): Record<string, string> }).headers('api')['WWW-Authenticate']).toContain('scope="orders:read orders:write audit:write"');
+  });
+});

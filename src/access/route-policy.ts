@@ -46,6 +46,13 @@ export function authorize(identity: Identity, requirements: readonly RouteRequir
     const noun = requirement.type === 'scope' ? 'scope' : 'role';
     const missing = requirement.mode === 'all' ? requirement.values.filter((v) => !held.has(v)) : requirement.values;
     const description = requirement.mode === 'all' ? `Missing required ${noun}: ${missing.join(' ')}` : `Requires one of the ${noun}s: ${missing.join(' ')}`;
-    throw new InsufficientScopeError(requirement.type === 'scope' ? requirement.values.join(' ') : undefined, description);
+    throw new InsufficientScopeError(requirement.type === 'scope' ? routeScopes(requirements) : undefined, description);
   }
+}
+
+/** Every scope the route names (class and method decorators together): the `scope` of a 403 challenge (RFC 6750 §3, MCP). */
+function routeScopes(requirements: readonly RouteRequirement[]): string {
+  const scopes = new Set<string>();
+  for (const requirement of requirements) if (requirement.type === 'scope') for (const value of requirement.values) scopes.add(value);
+  return [...scopes].join(' ');
 }

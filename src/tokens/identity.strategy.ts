@@ -114,6 +114,9 @@ export class IdentityStrategy extends PassportStrategy(Strategy, IDENTITY_STRATE
     try {
       if (!verifyJwsSignature(jws.header.alg, key.key, jws.signingInput, jws.signature)) throw new InvalidTokenError('signature');
       checkAccessTokenClaims(jws.claims, this.policy, Date.now());
+      // On its own (AuthGuard('identity-jwt')) the strategy reads Bearer only and checks no proof:
+      // a DPoP-bound token (cnf, RFC 9449 §6.1) sent as Bearer is a downgrade, refused here too.
+      if (scratch === undefined && jws.claims.cnf !== undefined) throw new InvalidTokenError('dpop_bound');
       identity = this.validate(request, jws.claims);
     } catch (error) {
       return this.fail(error);

@@ -194,7 +194,7 @@ export class IdentityWsAdapter implements WebSocketAdapter {
         },
         (error: unknown) => {
           const refusal = this.asIdentityError(error);
-          done(false, refusal.getStatus(), refusal.description, refusal.headers(this.resolve().options.realm));
+          done(false, refusal.getStatus(), refusal.description, refusal.headers(this.resolve().options.challenge));
         },
       );
     };
