@@ -7,7 +7,7 @@ import { register } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DevelopmentIdentityProvider } from '../src/testing/index.js';
 import { InvalidTokenError, TokenAuthenticator } from '../src/index.js';
-import { DPOP_AUDIENCE as AUDIENCE, DpopTestController, guardPassesRouteContext, startDpopApp, type ListeningDpopApp } from './support/dpop-app.js';
+import { DPOP_AUDIENCE as AUDIENCE, DpopTestController, startDpopApp, type ListeningDpopApp } from './support/dpop-app.js';
 import { dpopClient, dpopFetch, dpopToken, proof, type DpopClient } from './support/dpop-client.js';
 import { PLATFORMS } from './support/platforms.js';
 
@@ -15,8 +15,6 @@ const ALGS = 'algs="ES256 EdDSA Ed25519 PS256 RS256"';
 const REALM = `realm="${AUDIENCE}"`;
 const WINDOW = 60;
 const now = () => Math.floor(Date.now() / 1000);
-const GUARD_PASSES_CONTEXT = await guardPassesRouteContext();
-const NEEDS_GUARD = 'IdentityGuard does not pass its ExecutionContext to identify() yet (see docs/dpop.md, "@RequireDpop")';
 
 /** The exact RFC 9449 §7.1 answer to a refused proof: 401, the DPoP challenge with the error, the Bearer one beside it. */
 async function expectProofRefused(response: Response, description: string, schemes: 'both' | 'dpop' = 'both') {
@@ -303,7 +301,7 @@ describe.each(PLATFORMS)('DPoP (RFC 9449) on %s', (platform) => {
       expect((await dpopFetch(fresh, bound, 'GET', `${withNonce.url}/orders`)).status).toBe(200);
     });
 
-    it.skipIf(platform === 'fastify' && !GUARD_PASSES_CONTEXT)('puts the current nonce on every 2xx answer', async () => {
+    it('puts the current nonce on every 2xx answer', async () => {
       const nonce = (await fetch(`${withNonce.url}/orders`, { headers: dpopHeaders(token, await proof(c, { htu: `${withNonce.url}/orders`, token })) })).headers.get('dpop-nonce')!;
       const ok = await fetch(`${withNonce.url}/orders`, { headers: dpopHeaders(token, await proof(c, { htu: `${withNonce.url}/orders`, token, nonce })) });
       expect(ok.status).toBe(200);
@@ -382,7 +380,7 @@ describe.each(PLATFORMS)('DPoP (RFC 9449) on %s', (platform) => {
       expect((await authenticator.authenticate(requestWith(`DPoP ${token}`, value), route)).subject).toBe('sa:dev-service-account');
     });
 
-    it.skipIf(!GUARD_PASSES_CONTEXT)('forces DPoP on its route whatever the mode', async () => {
+    it('forces DPoP on its route whatever the mode', async () => {
       const bearer = await idp.serviceAccountToken({ scopes: ['orders:read'] });
       const refused = await fetch(`${off.url}/dpop-only`, { headers: { authorization: `Bearer ${bearer}` } });
       expect(refused.status).toBe(401);
@@ -391,9 +389,6 @@ describe.each(PLATFORMS)('DPoP (RFC 9449) on %s', (platform) => {
       expect((await dpopFetch(c, token, 'GET', `${off.url}/dpop-only`)).status).toBe(200);
     });
 
-    it.skipIf(GUARD_PASSES_CONTEXT)(`is pending: ${NEEDS_GUARD}`, () => {
-      expect(GUARD_PASSES_CONTEXT).toBe(false);
-    });
   });
 
   describe('metrics', () => {

@@ -58,35 +58,3 @@ export async function startDpopApp(platform: PlatformName, options: IdentityModu
   return { app, url: `http://127.0.0.1:${address.port}`, close: () => app.close() };
 }
 
-/**
- * Whether IdentityGuard hands its ExecutionContext to TokenAuthenticator.identify(request, context):
- * what `@RequireDpop()` and a new DPoP nonce on Fastify's 2xx answers need. Asked of the real guard
- * class with a stub authenticator, so the suites test that behaviour as soon as the guard has it.
- */
-export async function guardPassesRouteContext(): Promise<boolean> {
-  const { IdentityGuard, Identity } = await import('../../src/index.js');
-  const { Reflector } = await import('@nestjs/core');
-  let passed = false;
-  const identity = new Identity({ kind: 'service', subject: 'sa:probe', scopes: [], roles: [], claims: {}, serviceAccount: { clientId: 'probe', scopes: [], audiences: [] } });
-  const authenticator = {
-    identify: (_request: unknown, context?: unknown) => {
-      passed = context !== undefined;
-      return identity;
-    },
-  };
-  class Probe {
-    @Authenticated()
-    route() {}
-  }
-  const request = { headers: {} };
-  const context = {
-    getType: () => 'http',
-    getClass: () => Probe,
-    getHandler: () => Probe.prototype.route,
-    switchToHttp: () => ({ getRequest: () => request, getResponse: () => ({}) }),
-  };
-  const options = { realm: 'probe', global: false, maxTokenLength: 8192 };
-  const guard = new IdentityGuard(new Reflector(), authenticator as never, undefined as never, options as never);
-  await guard.canActivate(context as never);
-  return passed;
-}
