@@ -1,7 +1,6 @@
 import { Controller } from '@nestjs/common';
 import { Ctx, EventPattern, MessagePattern, Payload } from '@nestjs/microservices';
 import { Authenticated, CurrentIdentity, Public, RequireScope, type Identity } from '../../src/index.js';
-import { freePort } from './free-port.js';
 
 /** Events the `order.created` handler accepted. */
 export const acceptedEvents: unknown[] = [];
