@@ -84,6 +84,11 @@ export interface ProviderPermissionProblem {
 export interface ServiceAccountProvider {
   /** Short name for messages, `doctor` and the README's support table: `rfc7592`, `keycloak`, `auth0`, `okta`. */
   readonly kind?: string;
+  /**
+   * The token endpoint the managed clients get their tokens from, when it is not the module's
+   * issuer's (an Okta custom authorization server, another Keycloak realm): secrets are tried there.
+   */
+  readonly tokenUrl?: string;
   create(input: CreateServiceAccountInput): Promise<IssuedServiceAccount>;
   /** Issues a new secret; see RotatedServiceAccount for what must be reported about the old one. */
   rotate(record: ServiceAccountRecord, options?: RotateServiceAccountOptions): Promise<RotatedServiceAccount>;

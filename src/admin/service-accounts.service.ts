@@ -1,4 +1,4 @@
-import { ConflictException, HttpException, Inject, Injectable, InternalServerErrorException, NotFoundException, Optional, ServiceUnavailableException } from '@nestjs/common';
+import { ConflictException, HttpException, Inject, Injectable, NotFoundException, Optional, ServiceUnavailableException } from '@nestjs/common';
 import { setupErrorsAsHttp } from './setup-errors.js';
 import { IdentityAudit } from '../audit/identity-audit.service.js';
 import { safeDetail } from '../audit/safe-detail.js';
@@ -10,7 +10,8 @@ import { IdentityConfigurationError } from '../errors/identity-configuration.err
 import { IdentityMetadataService } from '../metadata/identity-metadata.service.js';
 import { RevocationService } from '../revocation/revocation.service.js';
 import { TokenAuthenticator } from '../tokens/token-authenticator.service.js';
-import { judgeRotation, type RotationOutcome } from './rotation-check.js';
+import { ProviderRequestError } from './provider-request.error.js';
+import { judgeRotation, rotationConfirmed, type RotationOutcome } from './rotation-check.js';
 import { tokenEndpointProbe } from './secret-probe.js';
 import { isClientId, parseRotateRequest, parseServiceAccountInput, parseServiceAccountRef } from './service-account-input.js';
 import { IDENTITY_SERVICE_ACCOUNT_PROVIDER, type ServiceAccountProvider, type ServiceAccountRecord } from './service-account-provider.js';
@@ -78,8 +79,14 @@ export class ServiceAccountsService {
           throw new ConflictException(`a service account named "${input.name}" already exists; rotate it, or pick another name`);
         }
         const issued = await this.provider.create(input);
-        if (!isClientId(issued.record.clientId)) throw new InternalServerErrorException('the service-account provider returned a client id that cannot be stored safely');
-        await records.write(issued.record);
+        try {
+          if (!isClientId(issued.record.clientId)) throw new ProviderRequestError('Client registration', 'the provider returned a client id that cannot be stored safely');
+          await records.write(issued.record);
+        } catch (error) {
+          // An account whose secret nobody will ever see must not stay at the provider.
+          await this.provider.delete(issued.record).catch(() => undefined);
+          throw error instanceof ProviderRequestError ? error : new ProviderRequestError('Client registration', 'the new account could not be stored here, so it was deleted at the provider again; try again');
+        }
         return { ...view(issued.record), clientSecret: issued.clientSecret };
       });
     });
@@ -87,8 +94,8 @@ export class ServiceAccountsService {
 
   /**
    * A new secret for the account (id or name), judged honestly: 501 when the provider kept the old
-   * secret, 502 when it still accepts the old one, `previousSecret: "unconfirmed"` when that could
-   * not be checked. On failure the stored record keeps its secret and rotation time; only a
+   * secret (nothing changed); otherwise the new secret with what became of the old one
+   * (`refused`, `valid-until`, or, never as a success, `still-accepted` / `unconfirmed`). On failure the stored record keeps its secret and rotation time; only a
    * management handle the provider rotated on the way is kept (else the account would become
    * unmanageable). Body: `{ revokeTokens?, invalidatePrevious? }`, or none.
    */
@@ -107,7 +114,10 @@ export class ServiceAccountsService {
         const handle = managementHandle(record, rotated.record);
         if (handle) await records.write({ ...record, ...handle });
         const outcome = await judgeRotation(rotated, this.secretProbe(record), this.providerName());
-        await records.write({ ...rotated.record, clientId, rotatedAt: rotated.record.rotatedAt ?? new Date().toISOString() });
+        // The provider holds the new secret now: a failed write here must not keep it from the caller.
+        await records.write({ ...rotated.record, clientId, rotatedAt: rotated.record.rotatedAt ?? new Date().toISOString() }).catch((error: unknown) =>
+          this.audit.record({ action: 'service-account.rotate.store', actor, outcome: 'failure', target: clientId, detail: safeDetail(error) }),
+        );
         this.authenticator.forgetClient(clientId);
         const tokensRevoked = request.revokeTokens ? await this.revokeTokensOf(clientId, before, actor) : false;
         return { ...view(rotated.record), clientId, clientSecret: rotated.clientSecret, ...outcome, tokensRevoked };
@@ -164,7 +174,7 @@ export class ServiceAccountsService {
 
   /** One client_credentials request with a secret of this account, at the provider's token endpoint. */
   private secretProbe(record: ServiceAccountRecord) {
-    return tokenEndpointProbe(this.metadata.current()?.tokenUrl, record, this.metadata.policy());
+    return tokenEndpointProbe(this.provider.tokenUrl ?? this.metadata.current()?.tokenUrl, record, this.metadata.policy());
   }
 
   private providerName(): string {
@@ -212,13 +222,13 @@ export class ServiceAccountsService {
     try {
       const result = await this.translate(run);
       const outcome = result && 'previousSecret' in result ? (result as RotationOutcome) : undefined;
-      const unconfirmed = outcome?.previousSecret === 'unconfirmed';
+      const unconfirmed = outcome !== undefined && !rotationConfirmed(outcome);
       await this.audit.record({
         action,
         actor,
         outcome: unconfirmed ? 'unconfirmed' : 'success',
         target: result?.clientId ?? target(),
-        ...(unconfirmed ? { detail: `the previous secret may still work: ${outcome.reason}` } : {}),
+        ...(unconfirmed ? { detail: `the previous secret may still work: ${outcome!.reason}` } : {}),
       });
       return result;
     } catch (error) {

@@ -93,7 +93,9 @@ export function rotationText(outcome: RotationOutcome & { tokensRevoked?: boolea
       ? 'The previous secret is refused by the provider (checked at its token endpoint).'
       : outcome.previousSecret === 'valid-until'
         ? `The previous secret keeps working until ${outcome.previousSecretValidUntil} (the provider's grace window).`
-        : `UNCONFIRMED: ${outcome.reason ?? 'the previous secret could not be checked'}; it may still work.`;
+        : outcome.previousSecret === 'still-accepted'
+          ? `NOT CONFIRMED: ${outcome.reason ?? 'the provider still accepts the previous secret'}.`
+          : `UNCONFIRMED: ${outcome.reason ?? 'the previous secret could not be checked'}; it may still work.`;
   const tokens = outcome.tokensRevoked === undefined ? '' : outcome.tokensRevoked ? '\nTokens issued to it before the rotation are revoked.' : '\nTokens issued to it before the rotation stay valid until they expire.';
   return previous + tokens;
 }

@@ -1,5 +1,6 @@
 import { HttpException, type INestApplicationContext } from '@nestjs/common';
 import { Command, CommanderError, Option } from 'commander';
+import { rotationConfirmed } from '../admin/rotation-check.js';
 import { ServiceAccountsService } from '../admin/service-accounts.service.js';
 import { safeDetail } from '../audit/safe-detail.js';
 import { ClientProvisioningService } from '../client/client-provisioning.service.js';
@@ -31,7 +32,7 @@ Environment:
 ${ENVIRONMENT.map(([name, text]) => `  ${name.padEnd(36)} ${text}`).join('\n')}
 
 Exit codes: 0 ok, 1 the operation failed (or doctor found a problem), 2 usage or configuration error,
-3 done but unconfirmed (a rotation whose previous secret could not be checked).
+3 done but not confirmed (a rotation whose previous secret still works, or could not be checked).
 Secrets are printed once, on stdout; they never reach the audit log. Logs go to stderr.`;
 
 /** The configuration error behind a failure: thrown as is, or wrapped in an HTTP error by a service the routes share. */
@@ -135,8 +136,8 @@ export async function runCli(argv: string[], env: Env, io: Output): Promise<numb
         const body = { revokeTokens: options.keepTokens !== true, invalidatePrevious: options.invalidatePrevious === true };
         const rotated = await app.get(ServiceAccountsService).rotate(options.clientId, cliActor(flags(), env), body);
         print(rotated, () => `${issuedText('Rotated', rotated)}\n${rotationText(rotated)}`);
-        if (rotated.previousSecret === 'unconfirmed') {
-          io.err(`nestjs-identity: rotation unconfirmed: ${rotated.reason}; the previous secret may still work`);
+        if (!rotationConfirmed(rotated)) {
+          io.err(`nestjs-identity: rotation not confirmed: ${rotated.reason}; the previous secret may still work`);
           code = EXIT.unconfirmed;
         }
       }),
@@ -221,8 +222,8 @@ export async function runCli(argv: string[], env: Env, io: Output): Promise<numb
       run(async (app) => {
         const rotated = await app.get(ClientProvisioningService).rotate(cliActor(flags(), env), { invalidatePrevious: options.invalidatePrevious === true });
         print(rotated, () => `Rotated the secret of client "${rotated.clientId}"; the new one is sealed in the credential store.\n${rotationText(rotated)}`);
-        if (rotated.previousSecret === 'unconfirmed') {
-          io.err(`nestjs-identity: rotation unconfirmed: ${rotated.reason}; the previous secret may still work`);
+        if (!rotationConfirmed(rotated)) {
+          io.err(`nestjs-identity: rotation not confirmed: ${rotated.reason}; the previous secret may still work`);
           code = EXIT.unconfirmed;
         }
       }),

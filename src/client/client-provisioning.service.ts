@@ -1,5 +1,5 @@
-import { ConflictException, Inject, Injectable, Logger, Optional, type OnApplicationShutdown } from '@nestjs/common';
-import { judgeRotation, type RotationOutcome } from '../admin/rotation-check.js';
+import { ConflictException, Inject, Injectable, Logger, Optional, ServiceUnavailableException, type OnApplicationShutdown } from '@nestjs/common';
+import { judgeRotation, rotationConfirmed, type RotationOutcome } from '../admin/rotation-check.js';
 import { tokenEndpointProbe } from '../admin/secret-probe.js';
 import { IDENTITY_SERVICE_ACCOUNT_PROVIDER, type RotateServiceAccountOptions, type ServiceAccountProvider } from '../admin/service-account-provider.js';
 import { IdentityAudit } from '../audit/identity-audit.service.js';
@@ -113,44 +113,62 @@ export class ClientProvisioningService implements OnApplicationShutdown {
 
   /**
    * A new secret for the stored client through the ServiceAccountProvider, judged like a service
-   * account's (501 kept, 502 old still accepted) and used at once. Crash-safe in steps: mark the
-   * record, rotate at the provider, write the new secret as pending, judge, then promote it (the
-   * previous one stays sealed beside it while the provider's grace window lasts). A boot that finds
-   * the mark finishes or undoes the rotation (recoverInterruptedRotation). Never returns a secret.
+   * account's and used at once. Crash-safe in steps: mark the record, rotate at the provider, write
+   * the new secret as pending, judge, then promote it (the previous one stays sealed beside it while
+   * it may still work). A secret the provider issued is never dropped: if a later step fails the
+   * record stays marked with it pending, and the next boot or rotation settles which one the
+   * provider accepts (settleInterruptedRotation). 501 when the provider kept the secret. Never
+   * returns a secret.
    */
   async rotate(actor: string, options: RotateServiceAccountOptions = {}): Promise<ApiClientRotation> {
     const records = this.records('to rotate the stored client');
     return this.store!.withLock(
       PROVISION_LOCK_NAME,
       async () => {
-        const stored = await records.read(API_CLIENT_KEY);
+        let stored = await records.read(API_CLIENT_KEY);
         if (!stored) {
           throw new ConflictException('no provisioned client is stored, so there is nothing to rotate here; credentials passed as client.clientId/clientSecret are rotated in the provider\'s console');
         }
+        // A rotation the CLI or another replica left half done is settled first: its pending secret may be the one in force.
+        if (stored.rotationStartedAt) {
+          const settled = await this.settleInterruptedRotation(stored);
+          if (!settled) throw new ServiceUnavailableException('an interrupted rotation of the API client could not be settled (the token endpoint did not answer); try again shortly');
+          stored = settled;
+        }
         const base: StoredApiClient = withoutRotation(stored);
         let kept: StoredApiClient = base;
+        let issued: string | undefined;
         try {
           await records.write(API_CLIENT_KEY, { ...base, rotationStartedAt: new Date().toISOString() });
           const rotated = await this.provider.rotate(base, options);
           // The provider may have rotated the registration access token too: keep it whatever happens next.
           kept = { ...base, registrationAccessToken: rotated.record.registrationAccessToken ?? base.registrationAccessToken, registrationClientUri: rotated.record.registrationClientUri ?? base.registrationClientUri };
           await records.write(API_CLIENT_KEY, { ...kept, rotationStartedAt: new Date().toISOString(), pendingClientSecret: rotated.clientSecret });
+          if (rotated.clientSecret !== base.clientSecret) issued = rotated.clientSecret;
           const outcome = await judgeRotation({ ...rotated, previousSecret: rotated.previousSecret ?? base.clientSecret }, this.secretProbe(base), this.provider.kind && this.provider.kind !== 'rfc7592' ? `the ${this.provider.kind} provider` : 'the provider');
+          // The old secret stays beside the new one while it may work: a grace window, or a provider that still accepts it.
+          const previousUntil = outcome.previousSecretValidUntil ?? (outcome.previousSecret === 'refused' ? undefined : new Date(Date.now() + INTERRUPTED_PREVIOUS_GRACE_MS).toISOString());
           const client: StoredApiClient = {
             ...rotated.record,
             clientId: base.clientId,
             clientSecret: rotated.clientSecret,
             rotatedAt: rotated.record.rotatedAt ?? new Date().toISOString(),
-            ...(outcome.previousSecretValidUntil ? { previousClientSecret: base.clientSecret, previousSecretValidUntil: outcome.previousSecretValidUntil } : {}),
+            ...(previousUntil ? { previousClientSecret: base.clientSecret, previousSecretValidUntil: previousUntil } : {}),
           };
-          await records.write(API_CLIENT_KEY, withoutPending(client));
           this.install(client);
-          const unconfirmed = outcome.previousSecret === 'unconfirmed';
-          await this.audit.record({ action: 'client.rotate', actor, outcome: unconfirmed ? 'unconfirmed' : 'success', target: client.clientId, ...(unconfirmed ? { detail: `the previous secret may still work: ${outcome.reason}` } : {}) });
+          await records.write(API_CLIENT_KEY, withoutPending(client));
+          const confirmed = rotationConfirmed(outcome);
+          await this.audit.record({ action: 'client.rotate', actor, outcome: confirmed ? 'success' : 'unconfirmed', target: client.clientId, ...(confirmed ? {} : { detail: `the previous secret may still work: ${outcome.reason}` }) });
           return { clientId: client.clientId, rotatedAt: client.rotatedAt!, ...outcome };
         } catch (error) {
-          // The stored secret stays the one in force; only a rotated management handle is kept.
-          await records.write(API_CLIENT_KEY, kept).catch(() => undefined);
+          if (issued === undefined) {
+            // Nothing new at the provider: the stored secret stays the one in force (with a rotated management handle).
+            await records.write(API_CLIENT_KEY, kept).catch(() => undefined);
+          } else {
+            // The provider issued a secret: it stays pending beside the old one, used as the fallback, until settled.
+            this.install({ ...kept, rotationStartedAt: new Date().toISOString(), pendingClientSecret: issued });
+            await records.write(API_CLIENT_KEY, { ...kept, rotationStartedAt: new Date().toISOString(), pendingClientSecret: issued }).catch(() => undefined);
+          }
           await this.audit.record({ action: 'client.rotate', actor, outcome: 'failure', target: stored.clientId, detail: safeDetail(error) });
           throw error;
         }
@@ -159,13 +177,7 @@ export class ClientProvisioningService implements OnApplicationShutdown {
     );
   }
 
-  /**
-   * A record still marked by a rotation that never finished (the process died in it): keep the
-   * secret the provider accepts. The pending secret, if the provider took it, is promoted (the old
-   * one kept as previous); otherwise the current one stays. When neither is accepted, the provider
-   * holds a secret we never stored (the crash fell between its answer and our first write): the
-   * credential check turns red with what to do.
-   */
+  /** At boot: settles a rotation the process died in, under the lock (see settleInterruptedRotation). */
   private async recoverInterruptedRotation(stored: StoredApiClient): Promise<StoredApiClient> {
     if (!stored.rotationStartedAt || this.metadata.current() === undefined) return stored;
     const records = this.records('to open the stored client');
@@ -174,32 +186,55 @@ export class ClientProvisioningService implements OnApplicationShutdown {
       async () => {
         const fresh = (await records.read(API_CLIENT_KEY)) ?? stored;
         if (!fresh.rotationStartedAt) return fresh;
-        const probe = this.secretProbe(fresh);
-        const pending = fresh.pendingClientSecret;
-        let recovered: StoredApiClient | undefined;
-        if (pending && (await probe(pending)) === 'accepted') {
-          recovered = { ...withoutRotation(fresh), clientSecret: pending, rotatedAt: fresh.rotationStartedAt, previousClientSecret: fresh.clientSecret, previousSecretValidUntil: new Date(Date.now() + INTERRUPTED_PREVIOUS_GRACE_MS).toISOString() };
-          this.logger.warn(`Client "${fresh.clientId}": finished a rotation interrupted at ${fresh.rotationStartedAt} (the provider had issued the new secret)`);
-        } else if ((await probe(fresh.clientSecret)) !== 'refused') {
-          recovered = withoutRotation(fresh);
-          this.logger.warn(`Client "${fresh.clientId}": a rotation interrupted at ${fresh.rotationStartedAt} had not changed the secret; kept it`);
-        }
-        if (!recovered) {
-          const reason = `client "${fresh.clientId}": a rotation interrupted at ${fresh.rotationStartedAt} left a secret the provider refuses; reset the client's secret in the provider's console and store it with \`nestjs-identity client provision --replace\`, or register a new one`;
-          this.status.recordCredentialValidation(false, reason);
-          this.logger.error(reason);
-          return fresh;
-        }
-        await records.write(API_CLIENT_KEY, recovered);
-        await this.audit.record({ action: 'client.rotate.recover', actor: 'system', outcome: 'success', target: fresh.clientId });
-        return recovered;
+        // Unsettled (the token endpoint did not answer): keep the record as it is; the pending secret is the fallback.
+        return (await this.settleInterruptedRotation(fresh)) ?? fresh;
       },
       PROVISION_LOCK,
     );
   }
 
+  /**
+   * A record still marked by a rotation that never finished: keep the secret the provider accepts.
+   * - the pending secret is accepted: promoted (the old one kept as previous for a day);
+   * - it is refused (or there is none) and the old one is accepted: the old one stays;
+   * - both refused: the provider holds a secret we never stored (a crash between its answer and our
+   *   first write); the credential check turns red with what to do, and the record is left as is;
+   * - the endpoint cannot tell: undefined, nothing is dropped (settled at the next boot or rotation).
+   * Call it under the provisioning lock.
+   */
+  private async settleInterruptedRotation(fresh: StoredApiClient): Promise<StoredApiClient | undefined> {
+    const records = this.records('to open the stored client');
+    const probe = this.secretProbe(fresh);
+    const pending = fresh.pendingClientSecret;
+    const pendingResult = pending ? await probe(pending) : 'refused';
+    let settled: StoredApiClient | undefined;
+    if (pending && pendingResult === 'accepted') {
+      settled = { ...withoutRotation(fresh), clientSecret: pending, rotatedAt: fresh.rotationStartedAt, previousClientSecret: fresh.clientSecret, previousSecretValidUntil: new Date(Date.now() + INTERRUPTED_PREVIOUS_GRACE_MS).toISOString() };
+      this.logger.warn(`Client "${fresh.clientId}": finished a rotation interrupted at ${fresh.rotationStartedAt} (the provider had issued the new secret)`);
+    } else {
+      const oldResult = await probe(fresh.clientSecret);
+      if (pendingResult === 'unknown' || oldResult === 'unknown') {
+        this.logger.warn(`Client "${fresh.clientId}": a rotation interrupted at ${fresh.rotationStartedAt} could not be settled (the token endpoint did not answer); both secrets are kept`);
+        return undefined;
+      }
+      if (oldResult === 'accepted') {
+        settled = withoutRotation(fresh);
+        this.logger.warn(`Client "${fresh.clientId}": a rotation interrupted at ${fresh.rotationStartedAt} had not changed the secret; kept it`);
+      }
+    }
+    if (!settled) {
+      const reason = `client "${fresh.clientId}": a rotation interrupted at ${fresh.rotationStartedAt} left a secret the provider refuses; reset the client's secret in the provider's console and store it with \`nestjs-identity client provision --replace\`, or register a new one`;
+      this.status.recordCredentialValidation(false, reason);
+      this.logger.error(reason);
+      return fresh;
+    }
+    await records.write(API_CLIENT_KEY, settled);
+    await this.audit.record({ action: 'client.rotate.recover', actor: 'system', outcome: 'success', target: fresh.clientId });
+    return settled;
+  }
+
   private secretProbe(client: StoredApiClient) {
-    return tokenEndpointProbe(this.metadata.current()?.tokenUrl, { clientId: client.clientId, tokenEndpointAuthMethod: client.tokenEndpointAuthMethod, audience: client.audience }, this.metadata.policy());
+    return tokenEndpointProbe(this.provider.tokenUrl ?? this.metadata.current()?.tokenUrl, { clientId: client.clientId, tokenEndpointAuthMethod: client.tokenEndpointAuthMethod, audience: client.audience }, this.metadata.policy());
   }
 
   async onApplicationShutdown(): Promise<void> {
@@ -278,7 +313,7 @@ export interface ApiClientRotation extends RotationOutcome {
   rotatedAt: string;
 }
 
-/** After a recovered interruption the old secret may still be within a grace window we cannot know: try it for a day. */
+/** An old secret that may still work (a settled interruption, a provider still accepting it) is kept as the fallback for a day. */
 const INTERRUPTED_PREVIOUS_GRACE_MS = 24 * 3600_000;
 
 function withoutPending(client: StoredApiClient): StoredApiClient {

@@ -158,15 +158,18 @@ describe('OktaServiceAccountProvider against the Okta fake', () => {
     expect(await probe(rotated.record)(rotated.clientSecret)).toBe('accepted');
   });
 
-  it('handles the two-secret limit: with two active secrets both old ones stop working', async () => {
+  it('refuses to rotate with two active secrets (either may be the one in use): 409 naming them, nothing changed', async () => {
     const issued = await provider.create({ name: 'two-secrets-active', scopes: ['orders:read'] });
     const added = okta.addSecret(issued.record.clientId, 'ACTIVE');
-    const rotated = await provider.rotate(issued.record);
-    // The newest active secret counts as the one in force; the other is removed to make room.
-    expect(rotated.previousSecret).toBe(added);
-    expect(okta.secrets(issued.record.clientId).map((secret) => secret.client_secret)).toEqual([rotated.clientSecret]);
-    expect(await probe(issued.record)(issued.clientSecret)).toBe('refused');
-    expect(await probe(issued.record)(added)).toBe('refused');
+    const before = okta.secrets(issued.record.clientId);
+    const error = await failure(() => provider.rotate(issued.record));
+    expect(error.getStatus()).toBe(409);
+    expect(error.message).toMatch(/two active client secrets/);
+    for (const secret of before) expect(JSON.stringify(error.getResponse())).toContain(secret.id);
+    expect(JSON.stringify(error.getResponse())).not.toContain(added);
+    expect(okta.secrets(issued.record.clientId)).toEqual(before);
+    expect(await probe(issued.record)(issued.clientSecret)).toBe('accepted');
+    expect(await probe(issued.record)(added)).toBe('accepted');
   });
 
   it('withdraws the new secret when the previous one cannot be deactivated, so nothing changed', async () => {

@@ -1,3 +1,4 @@
+import { ConflictException } from '@nestjs/common';
 import type * as OktaSdk from '@okta/okta-sdk-nodejs';
 import { IdentityConfigurationError } from '../../../errors/identity-configuration.error.js';
 import { ProviderRequestError } from '../../provider-request.error.js';
@@ -162,9 +163,19 @@ export class OktaServiceAccountProvider implements ServiceAccountProvider {
     const secrets = await this.listSecrets(operation, appId, record.clientId);
     // Newest first; on a tie, the one Okta lists later.
     const newestFirst = secrets.map((secret, index) => ({ secret, index })).sort((a, b) => time(b.secret.created) - time(a.secret.created) || b.index - a.index);
-    const current = newestFirst.find(({ secret }) => secret.status === 'ACTIVE')?.secret;
+    const active = newestFirst.filter(({ secret }) => secret.status === 'ACTIVE');
+    if (active.length > 1) {
+      // Which of two active secrets the clients use cannot be told from here: deactivating either could cut them off.
+      const ids = active.map(({ secret }) => secret.id).filter((id): id is string => typeof id === 'string').join(', ');
+      throw new ConflictException({
+        statusCode: 409,
+        error: 'conflict',
+        message: `Secret rotation refused: the Okta app has two active client secrets (${ids}); deactivate the one no client uses in the Okta console, then rotate again`,
+      });
+    }
+    const current = active[0]?.secret;
     const previousSecret = revealed(current);
-    // Make room (two secrets at most): whatever is not the secret in force goes, oldest first.
+    // Make room (two secrets at most): the inactive leftovers go, oldest first.
     const others = newestFirst.map(({ secret }) => secret).filter((secret) => secret !== current).reverse();
     for (const other of others) await this.removeSecret(operation, appId, record.clientId, other);
 
