@@ -132,6 +132,14 @@ function httpCases(get: () => ListeningApp) {
     expectRefusal(await graphql(get().url, 'mutation { createOrder(item: "pen") { item } }', `Bearer ${reader}`), 'FORBIDDEN', 'insufficient_scope');
   });
 
+  it('refuses a Bearer token on a @RequireDpop() field, also when another field verified it first', async () => {
+    const token = await serviceToken(['orders:read']);
+    expectRefusal(await graphql(get().url, '{ bound }', `Bearer ${token}`), 'UNAUTHENTICATED', 'invalid_token');
+    const both = await graphql(get().url, '{ me { kind } bound }', `Bearer ${token}`);
+    expect(both.data?.bound ?? null).toBeNull();
+    expect(both.errors?.map((error) => error.extensions?.error)).toEqual(['invalid_token']);
+  });
+
   it('refuses a revoked token', async () => {
     const clientId = `revoked-${randomUUID().slice(0, 8)}`;
     const token = await serviceToken(['orders:read'], undefined, clientId);

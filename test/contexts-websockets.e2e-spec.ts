@@ -143,6 +143,12 @@ describe.each(COMBINATIONS)('%s gateways on %s', (kind, platform) => {
     expect((await ask(socket, 'whoami', 'whoami')).event).toBe('whoami');
   });
 
+  it('refuses a @RequireDpop() handler to a Bearer connection (no proof per message), and keeps the connection', async () => {
+    const socket = await connected(withToken(await serviceToken(['orders:read'])));
+    expect(await ask(socket, 'bound', 'bound')).toMatchObject({ event: 'exception', data: { statusCode: 401, error: 'invalid_token' } });
+    expect((await ask(socket, 'whoami', 'whoami')).event).toBe('whoami');
+  });
+
   it('disconnects a client when its token expires, with the reason; a client that refreshed stays', async () => {
     const clientId = `svc-${randomUUID().slice(0, 8)}`;
     const expiring = await connected(withToken(await serviceToken(['orders:read'], { expiresIn: 2 })));

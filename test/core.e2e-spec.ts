@@ -4,7 +4,7 @@ import { AuthGuard } from '@nestjs/passport';
 import { generateKeyPairSync, createHmac, createSign } from 'node:crypto';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Identity, IDENTITY_STRATEGY, IdentityModule } from '../src/index.js';
+import { Identity, IDENTITY_STRATEGY, IdentityModule, RevocationService } from '../src/index.js';
 import { DevelopmentIdentityProvider } from '../src/testing/index.js';
 import { createApp, PLATFORMS } from './support/platforms.js';
 import { TestController } from './support/test-controller.js';
@@ -164,6 +164,25 @@ describe.each(PLATFORMS)('IdentityModule core on %s', (platform) => {
       // A DPoP-bound token sent as Bearer is a downgrade: the strategy alone checks no proof, so it refuses it.
       const bound = await idp.mintToken({ claims: { cnf: { jkt: 'NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs' } } });
       expect((await passportHttp.get('/passport').auth(bound, { type: 'bearer' })).status).toBe(401);
+    } finally {
+      await passportApp.close();
+    }
+  });
+
+  it('AuthGuard("identity-jwt") on its own refuses a revoked token', async () => {
+    const passportApp = await createApp(platform, {
+      imports: [IdentityModule.forRoot({ url: idp.issuer, audience: AUDIENCE })],
+      controllers: [PassportController],
+    });
+    try {
+      const passportHttp = request(passportApp.getHttpServer());
+      const token = await idp.mintToken({ claims: { sub: 'sa:revoked-subject', iat: Math.floor(Date.now() / 1000) - 30 } });
+      expect((await passportHttp.get('/passport').auth(token, { type: 'bearer' })).status).toBe(200);
+      await passportApp.get(RevocationService).revoke({ subject: 'sa:revoked-subject' }, 'test');
+      const refused = await passportHttp.get('/passport').auth(token, { type: 'bearer' });
+      expect(refused.status, refused.text).toBe(401);
+      // Another subject still passes.
+      expect((await passportHttp.get('/passport').auth(await idp.serviceAccountToken(), { type: 'bearer' })).status).toBe(200);
     } finally {
       await passportApp.close();
     }

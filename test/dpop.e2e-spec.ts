@@ -213,6 +213,17 @@ describe.each(PLATFORMS)('DPoP (RFC 9449) on %s', (platform) => {
       );
     });
 
+    it('a token bound some other way (cnf without jkt, e.g. mTLS x5t#S256) sent as Bearer is refused, cache hit or not', async () => {
+      const mtls = await idp.mintToken({ claims: { cnf: { 'x5t#S256': 'abc' } } });
+      for (let i = 0; i < 2; i++) {
+        const response = await fetch(`${allowed.url}/orders`, { headers: { authorization: `Bearer ${mtls}` } });
+        expect(response.status).toBe(401);
+        expect(response.headers.get('www-authenticate')).toContain('error="invalid_token"');
+      }
+      const odd = await idp.mintToken({ claims: { cnf: { jkt: 42 } } });
+      expect((await fetch(`${allowed.url}/orders`, { headers: { authorization: `Bearer ${odd}` } })).status).toBe(401);
+    });
+
     it('a Bearer token sent with the DPoP scheme is refused, even with a valid proof', async () => {
       const bearer = await idp.serviceAccountToken({ scopes: ['orders:read'] });
       const response = await getOrders(await proof(c, { htu: `${allowed.url}/orders`, token: bearer }), allowed, bearer);

@@ -1,6 +1,8 @@
 import { Injectable, Optional, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { HttpAdapterHost, Reflector } from '@nestjs/core';
+import { routeRequiresDpop } from '../dpop/require-dpop.decorator.js';
 import { IdentityHttpError } from '../errors/identity-http.error.js';
+import { InvalidTokenError } from '../errors/invalid-token.error.js';
 import { Identity } from '../identity/identity.js';
 import { InjectIdentityOptions } from '../identity-options.token.js';
 import type { ResolvedIdentityOptions } from '../identity-options.js';
@@ -103,15 +105,26 @@ export class IdentityGuard implements CanActivate {
     }
     const carrier = reader.carrier(context);
     if (!carrier) return false;
+    // GraphQL over HTTP: the carrier is the HTTP request, where the token path checks DPoP proofs.
+    const httpRequest = reader.type === 'graphql' && isHttpRequest(carrier);
+    const dpopRequired = routeRequiresDpop(context);
+    // A WebSocket message, an RPC message or a subscription carries no DPoP proof for the call
+    // (a handshake has no route): @RequireDpop() there can never be met, so it is refused.
+    if (dpopRequired && !httpRequest) return this.reject(new InvalidTokenError('dpop_required'), context);
     const known = carrier[IDENTITY_ON_REQUEST];
     if (known instanceof Identity) {
+      // Another field of the same request verified the token: a Bearer one (not bound to a key,
+      // hence verified without a proof) does not meet @RequireDpop().
+      if (dpopRequired && !hasBoundKey(known)) return this.reject(new InvalidTokenError('dpop_required'), context);
       // Kept across calls (a socket, a subscription connection): still unexpired and unrevoked? No I/O.
       const ended = endedBecause(known, this.revocations);
       return ended ? this.reject(ended, context) : this.check(known, policy, context);
     }
     let result: Identity | Promise<Identity>;
     try {
-      result = this.authenticator.identify(reader.credentials(carrier, this.options.maxTokenLength));
+      // The context lets @RequireDpop() apply and a DPoP nonce reach the response (GraphQL over HTTP only).
+      const credentials = reader.credentials(carrier, this.options.maxTokenLength);
+      result = httpRequest ? this.authenticator.identify(credentials, context) : this.authenticator.identify(credentials);
     } catch (error) {
       return this.reject(error, context);
     }
@@ -143,4 +156,16 @@ export class IdentityGuard implements CanActivate {
       return this.reject(error, context);
     }
   }
+}
+
+/** An HTTP request (GraphQL's `context.req`): it has headers, a method and a URL for a DPoP proof to name. */
+function isHttpRequest(carrier: IdentityCarrier): boolean {
+  const value = carrier as Record<string, unknown>;
+  return typeof value.headers === 'object' && value.headers !== null && typeof value.method === 'string';
+}
+
+/** Whether the identity's token is bound to a key (`cnf.jkt`): the token path accepts one only with its proof. */
+function hasBoundKey(identity: Identity): boolean {
+  const cnf = identity.claims.cnf as { jkt?: unknown } | undefined;
+  return typeof cnf === 'object' && cnf !== null && typeof cnf.jkt === 'string';
 }

@@ -10,7 +10,7 @@ export interface RedisRevocationSyncOptions {
   keyPrefix: string;
   /** The pub/sub channel. */
   channel: string;
-  /** This replica's id in messages, so that it skips its own. */
+  /** This replica's id in messages. */
   origin: string;
   /** Bound on one full load, and on one write. Default 10 s / 5 s. */
   loadTimeoutMs?: number;
@@ -129,9 +129,11 @@ export class RedisRevocationSync implements RevocationSync {
       this.target?.ignored(`a message on the revocation channel is not well-formed: ${error instanceof RevocationFormatError ? error.message : 'unreadable'}`);
       return;
     }
+    // Applied now, and again on top of a load running meanwhile (which may have missed the key).
+    // Messages of this replica's own origin too: publish() applies its record only once the
+    // write returns, and a write that timed out (503) may still land; applying a known id again
+    // is a no-op (RevocationList.add).
     this.loading?.push(message);
-    // The publisher applied its own revocation before publish() returned.
-    if (message.origin === this.options.origin) return;
     if (message.type === 'revoked') this.target?.added(message.revocation, message.publishedAt);
     else this.target?.removed(message.id);
   }

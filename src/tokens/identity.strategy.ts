@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Optional } from '@nestjs/common';
 import { PassportStrategy } from '@nestjs/passport';
 import { Strategy } from 'passport-jwt';
 import { InvalidTokenError } from '../errors/invalid-token.error.js';
@@ -8,6 +8,7 @@ import { compileClaims, type ClaimsReader } from '../identity/claims-presets.js'
 import type { JwtClaims } from '../identity/jwt-claims.js';
 import { InjectIdentityOptions } from '../identity-options.token.js';
 import type { ResolvedIdentityOptions } from '../identity-options.js';
+import { RevocationService } from '../revocation/revocation.service.js';
 import { checkAccessTokenClaims, type AccessTokenClaimsPolicy } from './access-token-claims.js';
 import { extractBearerToken, type RequestWithHeaders } from './bearer-token.js';
 import { readCompactJws, type CompactJws } from './compact-jws.js';
@@ -61,6 +62,9 @@ export class IdentityStrategy extends PassportStrategy(Strategy, IDENTITY_STRATE
   constructor(
     @InjectIdentityOptions() private readonly options: ResolvedIdentityOptions,
     private readonly jwks: JwksService,
+    // RevocationService injects nothing of the token path (options, status, metrics, audit, the
+    // credential store), so no DI cycle. Optional: a strategy built without the module checks none.
+    @Optional() private readonly revocations?: RevocationService,
   ) {
     // passport-jwt's constructor demands a token source and a key source; authenticate() below
     // reads the token and looks the key up itself, so neither is ever called.
@@ -118,6 +122,9 @@ export class IdentityStrategy extends PassportStrategy(Strategy, IDENTITY_STRATE
       // a DPoP-bound token (cnf, RFC 9449 §6.1) sent as Bearer is a downgrade, refused here too.
       if (scratch === undefined && jws.claims.cnf !== undefined) throw new InvalidTokenError('dpop_bound');
       identity = this.validate(request, jws.claims);
+      // The authenticator checks revocation itself (after this, so a revocation arriving meanwhile
+      // applies); on its own the strategy must, or a revoked token passes AuthGuard('identity-jwt').
+      if (scratch === undefined && this.revocations?.isRevoked(identity) === true) throw new InvalidTokenError('revoked');
     } catch (error) {
       return this.fail(error);
     }

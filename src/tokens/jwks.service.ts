@@ -87,19 +87,36 @@ export class JwksService implements OnModuleDestroy {
     const found = this.find(kid, alg);
     if (found) return found;
     // A refetch already under way answers this kid too, at no extra cost.
-    if (!this.inFlight) {
-      if (!this.unknownKids.allows(kid)) throw new InvalidTokenError('unknown_key');
-      this.unknownKids.started();
-    }
+    if (this.inFlight) return this.lookUp(kid, alg, false);
+    if (!this.unknownKids.allows(kid)) throw new InvalidTokenError('unknown_key');
+    this.unknownKids.started();
+    return this.lookUp(kid, alg, true);
+  }
+
+  /**
+   * Waits for the fetch under way (or starts one) and looks the kid up again. `own`: the fetch was
+   * started for this request, or after it arrived, so it would have seen a key published before:
+   * a kid it did not find is remembered as missing. A fetch this request joined may predate the
+   * key (a scheduled fetch, one a made-up kid started): a kid it did not find starts one refetch
+   * of its own when the throttle allows, and is refused otherwise but not remembered as missing.
+   */
+  private lookUp(kid: string | undefined, alg: JwtAlgorithm, own: boolean): Promise<VerificationKey> {
     return this.refresh('unknown_kid').then(
       () => {
         const key = this.find(kid, alg);
-        if (!key) {
+        if (key) {
+          this.unknownKids.found();
+          return key;
+        }
+        if (own) {
           this.unknownKids.missed(kid);
           throw new InvalidTokenError('unknown_key');
         }
-        this.unknownKids.found();
-        return key;
+        // A fetch under way now started after this request arrived: its answer is final.
+        if (this.inFlight) return this.lookUp(kid, alg, true);
+        if (!this.unknownKids.allows(kid)) throw new InvalidTokenError('unknown_key');
+        this.unknownKids.started();
+        return this.lookUp(kid, alg, true);
       },
       () => {
         // The provider is unreachable: that is not the caller's fault.

@@ -199,8 +199,8 @@ export class TokenAuthenticator {
 
   /** An identity whose token is bound to a key is refused when presented without its proof. */
   private asBearer(result: Identity | Promise<Identity>): Identity | Promise<Identity> {
-    if (result instanceof Promise) return result.then((identity) => (boundKey(identity) === undefined ? identity : this.boundAsBearer()));
-    return boundKey(result) === undefined ? result : this.boundAsBearer();
+    if (result instanceof Promise) return result.then((identity) => (isBound(identity) ? this.boundAsBearer() : identity));
+    return isBound(result) ? this.boundAsBearer() : result;
   }
 
   private boundAsBearer(): Promise<never> {
@@ -338,6 +338,14 @@ export class TokenAuthenticator {
     }
     return new Promise<Identity>((resolve, reject) => (later = { resolve, reject }));
   }
+}
+
+/**
+ * Whether a token is bound to a key in any way (a `cnf` claim, RFC 7800): `cnf.jkt` (DPoP), but
+ * also `x5t#S256` (mTLS, RFC 8705) or anything else. Such a token is never usable as Bearer.
+ */
+function isBound(identity: Identity): boolean {
+  return identity.claims.cnf !== undefined;
 }
 
 /** The RFC 7638 thumbprint a token is bound to (`cnf.jkt`, RFC 9449 §6.1), or undefined for an unbound token. */

@@ -1,5 +1,5 @@
 import { Args, Field, ID, Mutation, ObjectType, Parent, Query, ResolveField, Resolver, Subscription } from '@nestjs/graphql';
-import { Authenticated, CurrentIdentity, Public, RequireRole, RequireScope, type Identity } from '../../src/index.js';
+import { Authenticated, CurrentIdentity, Public, RequireDpop, RequireRole, RequireScope, type Identity } from '../../src/index.js';
 
 @ObjectType()
 export class OrderModel {
@@ -107,6 +107,13 @@ export class OrdersResolver {
   dispatch(@CurrentIdentity() identity: Identity): string {
     identity.assertScope('jobs:dispatch');
     return 'dispatched';
+  }
+
+  /** DPoP only: a Bearer token is refused. */
+  @Query(() => String)
+  @RequireDpop()
+  bound(): string {
+    return 'bound';
   }
 
   @Mutation(() => OrderModel)

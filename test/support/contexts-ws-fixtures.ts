@@ -2,7 +2,7 @@ import { UseFilters } from '@nestjs/common';
 import { MessageBody, SubscribeMessage, WebSocketGateway } from '@nestjs/websockets';
 import { io, type Socket } from 'socket.io-client';
 import WebSocket from 'ws';
-import { Authenticated, CurrentIdentity, IdentityExceptionFilter, Public, RequireScope, type Identity } from '../../src/index.js';
+import { Authenticated, CurrentIdentity, IdentityExceptionFilter, Public, RequireDpop, RequireScope, type Identity } from '../../src/index.js';
 
 /**
  * Every decorator, in a gateway. Each answer is an `{ event, data }` message. Nest applies no
@@ -34,6 +34,13 @@ export class OrdersGateway {
   dispatch(@CurrentIdentity() identity: Identity) {
     identity.assertScope('jobs:dispatch');
     return { event: 'dispatched', data: true };
+  }
+
+  /** DPoP only: a handshake cannot carry a proof per message, so it is refused. */
+  @SubscribeMessage('bound')
+  @RequireDpop()
+  bound() {
+    return { event: 'bound', data: true };
   }
 
   @SubscribeMessage('echo')
