@@ -133,3 +133,30 @@ describe('the DPoP authorization scheme', () => {
     expect(headerCount({ headers: {} }, 'dpop')).toBe(0);
   });
 });
+
+describe('MemoryDpopReplayStore bounds', () => {
+  it('refuses (unavailable, never a replay let through) once full of live proofs, and makes room as they expire', async () => {
+    const { MemoryDpopReplayStore } = await import('./memory-dpop-replay-store.js');
+    const { DpopReplayStoreUnavailableError } = await import('./redis-dpop-replay-store.js');
+    let now = 0;
+    const store = new MemoryDpopReplayStore(() => now, 3);
+    expect([store.remember('a', 1000), store.remember('b', 1000), store.remember('c', 10_000)]).toEqual([true, true, true]);
+    expect(() => store.remember('d', 1000)).toThrow(DpopReplayStoreUnavailableError);
+    expect(store.remember('a', 1000)).toBe(false); // a replay is still a replay when full
+    now = 2_000; // a and b expired; c still live, in front of nothing
+    expect(store.remember('d', 1000)).toBe(true);
+    expect(store.size).toBeLessThanOrEqual(3);
+  });
+
+  it('sweeps expired entries that sit behind a longer-lived one once full', async () => {
+    const { MemoryDpopReplayStore } = await import('./memory-dpop-replay-store.js');
+    let now = 0;
+    const store = new MemoryDpopReplayStore(() => now, 3);
+    store.remember('long', 60_000); // at the front, lives long
+    store.remember('short-1', 100);
+    store.remember('short-2', 100);
+    now = 5_000; // the front-only sweep stops at "long"; the full sweep finds the two behind it
+    expect(store.remember('new', 100)).toBe(true);
+    expect(store.size).toBe(2);
+  });
+});
