@@ -51,6 +51,7 @@ const modes = {
     const { IdentityModule, Authenticated } = await import(moduleEntry(config));
     const options = { url: config.issuer, audience: config.audience, tokenCache: config.tokenCache, jwksCooldown: config.jwksCooldown };
     if (config.revocation === false) options.revocation = { enabled: false };
+    if (config.dpop) options.dpop = { mode: 'allowed' };
     return appModule({ imports: [IdentityModule.forRoot(options)], controllers: [helloController([Authenticated()])] });
   },
 
@@ -89,7 +90,7 @@ export function moduleEntry(config) {
 
 /**
  * Builds and initialises (not listening) the app for config = { adapter, mode, issuer, audience,
- * tokenCache, jwksCooldown, revocation, revocations, dist }.
+ * tokenCache, jwksCooldown, revocation, revocations, dpop, dist }.
  */
 export async function createBenchApp(config) {
   const mode = modes[config.mode];

@@ -11,7 +11,7 @@
 // case's throughput is compared with the no-auth app on the same adapter in the same round.
 // Every loop is bounded in count and time; everything listens on 127.0.0.1 only.
 import { spawn, execFileSync } from 'node:child_process';
-import { sign } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomUUID, sign } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { dirname, join, relative, resolve as resolvePath } from 'node:path';
@@ -35,7 +35,7 @@ const { values: argv } = parseArgs({
     warmup: { type: 'string' },
     connections: { type: 'string', default: '10' },
     adapters: { type: 'string', default: 'express,fastify' },
-    cases: { type: 'string', default: 'none,noop,module-1,module-1-revocations,module-1000,classic-1000' },
+    cases: { type: 'string', default: 'none,noop,module-1,module-1-revocations,module-dpop,module-1000,classic-1000' },
     'memory-tokens': { type: 'string' },
     'no-memory': { type: 'boolean', default: false },
     'baseline-token': { type: 'boolean', default: false },
@@ -76,6 +76,7 @@ const CASES = {
   noop: { mode: 'noop', tokens: argv['baseline-token'] ? 'one' : 'none', label: 'an APP_GUARD that returns true (the floor of any guard)' },
   'module-1': { mode: 'module', tokens: 'one', revocation: false, label: 'nestjs-identity, 1 token (cache hits), revocations off' },
   'module-1-revocations': { mode: 'module', tokens: 'one', revocations: 1000, label: 'nestjs-identity, 1 token (cache hits), revocations on (1,000 loaded)' },
+  'module-dpop': { mode: 'module', tokens: 'dpop', dpop: true, label: 'nestjs-identity, 1 DPoP-bound token, a fresh ES256 proof per request' },
   'module-1000': { mode: 'module', tokens: 'many', tokenCache: false, label: 'nestjs-identity, 1,000 tokens, tokenCache: false (full verification)' },
   'module-1000-cached': { mode: 'module', tokens: 'many', label: 'nestjs-identity, 1,000 tokens, default cache (hits after 1st pass)' },
   'classic-1000': { mode: 'classic', tokens: 'many', label: 'classic passport-jwt + jwks-rsa, 1,000 tokens' },
@@ -171,6 +172,7 @@ async function startApp(adapter, caseConfig, { profileName } = {}) {
     jwksCooldown: caseConfig.jwksCooldown,
     revocation: caseConfig.revocation,
     revocations: caseConfig.revocations,
+    dpop: caseConfig.dpop,
     dist: caseConfig.dist,
   };
   const child = spawn('taskset', ['-c', opts.appCore, process.execPath, ...nodeArgs, join(here, 'app.mjs')], {
@@ -216,9 +218,10 @@ async function startApp(adapter, caseConfig, { profileName } = {}) {
   };
 }
 
-/** One request, to check the case answers what it should before it is measured. */
+/** One request, to check the case answers what it should before it is measured (`token`: a Bearer token or a header set). */
 async function probe(url, token) {
-  const response = await withTimeout(fetch(url, token ? { headers: { authorization: `Bearer ${token}` } } : {}), 10_000, 'probe');
+  const headers = typeof token === 'object' ? token : token ? { authorization: `Bearer ${token}` } : undefined;
+  const response = await withTimeout(fetch(url, headers ? { headers } : {}), 10_000, 'probe');
   await response.arrayBuffer();
   return response.status;
 }
@@ -227,11 +230,23 @@ async function probe(url, token) {
  * Runs autocannon against url for `seconds` (or `amount` requests) and collects latency in µs
  * (autocannon's own histogram has 1 ms resolution, too coarse here).
  */
-async function load(url, { seconds, amount, tokens, dynamicTokens }) {
+async function load(url, { seconds, amount, tokens, dynamicTokens, headerSets }) {
   const requestOptions = { url, connections: opts.connections, pipelining: 1, timeout: 10 };
   if (amount) requestOptions.amount = amount;
   else requestOptions.duration = seconds;
-  if (dynamicTokens) {
+  if (headerSets) {
+    // Each header set (a DPoP proof is single-use) sent once, in order, whatever connection takes it.
+    let next = 0;
+    requestOptions.requests = [
+      {
+        method: 'GET',
+        setupRequest(request) {
+          request.headers = headerSets[next++ % headerSets.length];
+          return request;
+        },
+      },
+    ];
+  } else if (dynamicTokens) {
     // Each token sent exactly once, in order, whatever connection takes it.
     let next = 0;
     requestOptions.requests = [
@@ -320,26 +335,50 @@ const rsaKid = decode(oneToken.split('.')[0]).kid;
 const manyTokens = mintMany(oneToken, 1000, idp.signingKeyMaterial(rsaKid).privateKey, 'RS256');
 const tokensFor = (kind) => (kind === 'one' ? [oneToken] : kind === 'many' ? manyTokens : undefined);
 
+// DPoP: one ES256 client key, one token bound to it (cnf.jkt), and single-use proofs made per measurement.
+const dpopKey = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const dpopJwk = (({ kty, crv, x, y }) => ({ kty, crv, x, y }))(dpopKey.publicKey.export({ format: 'jwk' }));
+const dpopJkt = createHash('sha256').update(JSON.stringify({ crv: dpopJwk.crv, kty: dpopJwk.kty, x: dpopJwk.x, y: dpopJwk.y })).digest('base64url');
+const dpopToken = await idp.mintToken({ expiresIn: 3600, claims: { cnf: { jkt: dpopJkt } } });
+
+/** `count` DPoP header sets for GET url, each with its own proof (fresh jti, iat now, ath of the token). */
+function dpopHeaderSets(url, count) {
+  const header = Buffer.from(JSON.stringify({ typ: 'dpop+jwt', alg: 'ES256', jwk: dpopJwk })).toString('base64url');
+  const ath = createHash('sha256').update(dpopToken).digest('base64url');
+  const iat = Math.floor(Date.now() / 1000);
+  const out = new Array(count);
+  for (let i = 0; i < count; i++) {
+    const payload = Buffer.from(JSON.stringify({ jti: randomUUID(), htm: 'GET', htu: url, iat, ath })).toString('base64url');
+    const signature = sign('sha256', Buffer.from(`${header}.${payload}`), { key: dpopKey.privateKey, dsaEncoding: 'ieee-p1363' }).toString('base64url');
+    out[i] = { authorization: `DPoP ${dpopToken}`, dpop: `${header}.${payload}.${signature}` };
+  }
+  return out;
+}
+
 const runs = [];
 let exitCode = 0;
 
 async function measure(adapter, caseName, round) {
   const caseConfig = CASES[caseName];
   const tokens = tokensFor(caseConfig.tokens);
+  const dpop = caseConfig.tokens === 'dpop';
   const jwksBefore = idp.stats.jwks;
   const profileName = argv.profile === `${adapter}/${caseName}` && round === 0 ? `${adapter}-${caseName}-${Date.now()}` : undefined;
   const app = await startApp(adapter, caseConfig, { profileName });
   let run;
   try {
-    const status = await probe(app.url, tokens?.[0]);
+    // Enough single-use proofs for the whole load at well past the rate this machine reaches with a proof per request.
+    const headerSets = dpop ? dpopHeaderSets(app.url, Math.min(120_000, (opts.warmup + opts.duration) * 8_000 + 1)) : undefined;
+    const status = await probe(app.url, headerSets ? headerSets.pop() : tokens?.[0]);
     if (status !== 200) throw new Error(`${adapter}/${caseName}: a valid request answered ${status}`);
     if (caseConfig.mode !== 'none' && caseConfig.mode !== 'noop') {
       const anonymous = await probe(app.url);
       if (anonymous !== 401) throw new Error(`${adapter}/${caseName}: a request without a token answered ${anonymous}, expected 401`);
     }
-    if (opts.warmup > 0) await load(app.url, { seconds: opts.warmup, tokens });
+    const warmSets = headerSets?.splice(0, opts.warmup * 8_000);
+    if (opts.warmup > 0) await load(app.url, { seconds: opts.warmup, tokens, headerSets: warmSets });
     const before = await app.stats();
-    const result = await load(app.url, { seconds: opts.duration, tokens });
+    const result = await load(app.url, { seconds: opts.duration, tokens, headerSets });
     const after = await app.stats();
     const cpuMicros = after.cpu.user + after.cpu.system - (before.cpu.user + before.cpu.system);
     const verifications = (after.verification?.count ?? 0) - (before.verification?.count ?? 0);
