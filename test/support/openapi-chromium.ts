@@ -90,7 +90,7 @@ export class Chromium {
       return new Chromium(child, socket, profile);
     } catch (error) {
       child.kill('SIGKILL');
-      await rm(profile, { recursive: true, force: true });
+      await rm(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 }).catch(() => undefined);
       throw error;
     }
   }
@@ -128,7 +128,8 @@ export class Chromium {
       await exited;
       clearTimeout(timer);
     }
-    await rm(this.profile, { recursive: true, force: true });
+    // Chromium's helper processes may still be writing the profile after the browser exited: retry, and never fail a suite over a temp dir.
+    await rm(this.profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 }).catch(() => undefined);
   }
 
   private onMessage(message: Record<string, unknown>): void {
