@@ -1,5 +1,5 @@
 import { NotSupportedByProviderError } from '../errors/not-supported-by-provider.error.js';
-import type { RotatedServiceAccount } from './service-account-provider.js';
+import type { RotatedServiceAccount, ServiceAccountProvider } from './service-account-provider.js';
 
 /** What one client_credentials request with a secret showed: `unknown` when the endpoint could not tell (down, no token endpoint). */
 export type SecretProbeResult = 'accepted' | 'refused' | 'unknown';
@@ -72,4 +72,9 @@ export async function judgeRotation(rotated: RotatedServiceAccount, probe: Secre
 /** Whether an outcome is a confirmed success (a refused old secret, or a documented grace window). */
 export function rotationConfirmed(outcome: RotationOutcome): boolean {
   return outcome.previousSecret === 'refused' || outcome.previousSecret === 'valid-until';
+}
+
+/** How messages name the provider: "the keycloak provider", or "the provider" for RFC 7592 and custom ports. */
+export function providerLabel(provider: Pick<ServiceAccountProvider, 'kind'>): string {
+  return provider.kind === undefined || provider.kind === 'rfc7592' ? 'the provider' : `the ${provider.kind} provider`;
 }

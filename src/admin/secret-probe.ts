@@ -1,7 +1,9 @@
 import { requestClientCredentialsToken, TokenRequestError } from '../client/token-request.js';
 import type { TokenEndpointAuthMethod } from '../identity-options.js';
 import type { OutboundPolicy } from '../metadata/safe-fetch.js';
+import type { IdentityMetadataService } from '../metadata/identity-metadata.service.js';
 import type { SecretProbe } from './rotation-check.js';
+import type { ServiceAccountProvider } from './service-account-provider.js';
 
 export interface SecretProbeTarget {
   clientId: string;
@@ -33,4 +35,9 @@ export function tokenEndpointProbe(tokenUrl: string | undefined, target: SecretP
       return 'unknown';
     }
   };
+}
+
+/** The probe a rotation is judged with: at the adapter's own token endpoint, else the issuer's. */
+export function secretProbeFor(provider: ServiceAccountProvider, metadata: IdentityMetadataService, target: SecretProbeTarget): SecretProbe {
+  return tokenEndpointProbe(provider.tokenUrl ?? metadata.current()?.tokenUrl, target, metadata.policy());
 }

@@ -76,13 +76,7 @@ export function parseServiceAccountRef(raw: unknown, field = 'id'): string {
   throw new ServiceAccountInputError(field, 'must be a client id (letters, digits, ".", "_", "~", "-"; at most 128) or an account name');
 }
 
-/** Express gives {} without a body, Fastify undefined; anything more is a mistake worth naming. */
-export function assertEmptyBody(body: unknown): void {
-  if (body === undefined || body === null) return;
-  if (typeof body !== 'object' || Reflect.ownKeys(body).length > 0) throw new ServiceAccountInputError('body', 'must be empty: this operation takes no fields');
-}
-
-/** The optional body of a rotate request. */
+/** The optional body of a rotate request (Express gives {} without a body, Fastify undefined). */
 export interface RotateRequest {
   /** Revoke the account's outstanding tokens (issued before the rotation). Default true; false for a planned rotation. */
   revokeTokens: boolean;

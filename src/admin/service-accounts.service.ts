@@ -11,8 +11,8 @@ import { IdentityMetadataService } from '../metadata/identity-metadata.service.j
 import { RevocationService } from '../revocation/revocation.service.js';
 import { TokenAuthenticator } from '../tokens/token-authenticator.service.js';
 import { ProviderRequestError } from './provider-request.error.js';
-import { judgeRotation, rotationConfirmed, type RotationOutcome } from './rotation-check.js';
-import { tokenEndpointProbe } from './secret-probe.js';
+import { judgeRotation, providerLabel, rotationConfirmed, type RotationOutcome } from './rotation-check.js';
+import { secretProbeFor } from './secret-probe.js';
 import { isClientId, parseRotateRequest, parseServiceAccountInput, parseServiceAccountRef } from './service-account-input.js';
 import { IDENTITY_SERVICE_ACCOUNT_PROVIDER, type ServiceAccountProvider, type ServiceAccountRecord } from './service-account-provider.js';
 import { ServiceAccountRecords } from './service-account-records.js';
@@ -113,7 +113,7 @@ export class ServiceAccountsService {
         const rotated = await this.provider.rotate(record, { invalidatePrevious: request.invalidatePrevious });
         const handle = managementHandle(record, rotated.record);
         if (handle) await records.write({ ...record, ...handle });
-        const outcome = await judgeRotation(rotated, this.secretProbe(record), this.providerName());
+        const outcome = await judgeRotation(rotated, secretProbeFor(this.provider, this.metadata, record), providerLabel(this.provider));
         // The provider holds the new secret now: a failed write here must not keep it from the caller.
         await records.write({ ...rotated.record, clientId, rotatedAt: rotated.record.rotatedAt ?? new Date().toISOString() }).catch((error: unknown) =>
           this.audit.record({ action: 'service-account.rotate.store', actor, outcome: 'failure', target: clientId, detail: safeDetail(error) }),
@@ -127,7 +127,7 @@ export class ServiceAccountsService {
 
   /** The stored record plus whether the provider still has the account. */
   async get(ref: string): Promise<ServiceAccountDetails> {
-    return this.translate(async () => {
+    return setupErrorsAsHttp(async () => {
       const record = await this.find(ref);
       let atProvider: ServiceAccountDetails['atProvider'];
       try {
@@ -141,7 +141,7 @@ export class ServiceAccountsService {
   }
 
   list(): Promise<ServiceAccountView[]> {
-    return this.translate(async () => {
+    return setupErrorsAsHttp(async () => {
       const records = await this.records().list();
       return records.map(view).sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.name.localeCompare(b.name));
     });
@@ -170,16 +170,6 @@ export class ServiceAccountsService {
     const byId = isClientId(checked) ? await records.read(checked) : undefined;
     if (byId) return byId;
     return (await records.list()).find((record) => record.name === checked) ?? this.notFound(checked);
-  }
-
-  /** One client_credentials request with a secret of this account, at the provider's token endpoint. */
-  private secretProbe(record: ServiceAccountRecord) {
-    return tokenEndpointProbe(this.provider.tokenUrl ?? this.metadata.current()?.tokenUrl, record, this.metadata.policy());
-  }
-
-  private providerName(): string {
-    const kind = this.provider.kind;
-    return kind === undefined || kind === 'rfc7592' ? 'the provider' : `the ${kind} provider`;
   }
 
   /**
@@ -220,7 +210,7 @@ export class ServiceAccountsService {
   private async audited<T extends { clientId: string } | void>(action: string, actor: string, ref: string | undefined, run: () => Promise<T>): Promise<T> {
     const target = (): string | undefined => (ref !== undefined && isClientId(ref) ? ref : undefined);
     try {
-      const result = await this.translate(run);
+      const result = await setupErrorsAsHttp(run);
       const outcome = result && 'previousSecret' in result ? (result as RotationOutcome) : undefined;
       const unconfirmed = outcome !== undefined && !rotationConfirmed(outcome);
       await this.audit.record({
@@ -235,9 +225,5 @@ export class ServiceAccountsService {
       await this.audit.record({ action, actor, outcome: 'failure', target: target(), detail: safeDetail(error) });
       throw error;
     }
-  }
-
-  private translate<T>(run: () => Promise<T>): Promise<T> {
-    return setupErrorsAsHttp(run);
   }
 }

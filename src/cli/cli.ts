@@ -1,6 +1,6 @@
 import { HttpException, type INestApplicationContext } from '@nestjs/common';
 import { Command, CommanderError, Option } from 'commander';
-import { rotationConfirmed } from '../admin/rotation-check.js';
+import { rotationConfirmed, type RotationOutcome } from '../admin/rotation-check.js';
 import { ServiceAccountsService } from '../admin/service-accounts.service.js';
 import { safeDetail } from '../audit/safe-detail.js';
 import { ClientProvisioningService } from '../client/client-provisioning.service.js';
@@ -78,6 +78,12 @@ export async function runCli(argv: string[], env: Env, io: Output): Promise<numb
   const flags = (): GlobalFlags => program.opts<GlobalFlags>();
   const print = (value: unknown, text: () => string): void => io.out(flags().json ? JSON.stringify(value, null, 2) : text());
   /** Boots the module with the global flags, checks the provider is there, runs the command. */
+  /** A rotation that is not confirmed is done, but says so: on stderr, and exit code 3. */
+  const notConfirmed = (outcome: RotationOutcome): void => {
+    if (rotationConfirmed(outcome)) return;
+    io.err(`nestjs-identity: rotation not confirmed: ${outcome.reason}; the previous secret may still work`);
+    code = EXIT.unconfirmed;
+  };
   const run = async (fn: (app: INestApplicationContext) => Promise<void>): Promise<void> => {
     const options = cliModuleOptions(flags(), env);
     await withIdentity(options, flags().verbose === true, async (app) => {
@@ -136,10 +142,7 @@ export async function runCli(argv: string[], env: Env, io: Output): Promise<numb
         const body = { revokeTokens: options.keepTokens !== true, invalidatePrevious: options.invalidatePrevious === true };
         const rotated = await app.get(ServiceAccountsService).rotate(options.clientId, cliActor(flags(), env), body);
         print(rotated, () => `${issuedText('Rotated', rotated)}\n${rotationText(rotated)}`);
-        if (!rotationConfirmed(rotated)) {
-          io.err(`nestjs-identity: rotation not confirmed: ${rotated.reason}; the previous secret may still work`);
-          code = EXIT.unconfirmed;
-        }
+        notConfirmed(rotated);
       }),
     );
   onAccount('get', 'show one service account and whether the provider still has it', async (service, clientId) => {
@@ -222,10 +225,7 @@ export async function runCli(argv: string[], env: Env, io: Output): Promise<numb
       run(async (app) => {
         const rotated = await app.get(ClientProvisioningService).rotate(cliActor(flags(), env), { invalidatePrevious: options.invalidatePrevious === true });
         print(rotated, () => `Rotated the secret of client "${rotated.clientId}"; the new one is sealed in the credential store.\n${rotationText(rotated)}`);
-        if (!rotationConfirmed(rotated)) {
-          io.err(`nestjs-identity: rotation not confirmed: ${rotated.reason}; the previous secret may still work`);
-          code = EXIT.unconfirmed;
-        }
+        notConfirmed(rotated);
       }),
     );
 

@@ -1,6 +1,6 @@
 import { ConflictException, Inject, Injectable, Logger, Optional, ServiceUnavailableException, type OnApplicationShutdown } from '@nestjs/common';
-import { judgeRotation, rotationConfirmed, type RotationOutcome } from '../admin/rotation-check.js';
-import { tokenEndpointProbe } from '../admin/secret-probe.js';
+import { judgeRotation, providerLabel, rotationConfirmed, type RotationOutcome } from '../admin/rotation-check.js';
+import { secretProbeFor } from '../admin/secret-probe.js';
 import { IDENTITY_SERVICE_ACCOUNT_PROVIDER, type RotateServiceAccountOptions, type ServiceAccountProvider } from '../admin/service-account-provider.js';
 import { IdentityAudit } from '../audit/identity-audit.service.js';
 import { safeDetail } from '../audit/safe-detail.js';
@@ -145,7 +145,7 @@ export class ClientProvisioningService implements OnApplicationShutdown {
           kept = { ...base, registrationAccessToken: rotated.record.registrationAccessToken ?? base.registrationAccessToken, registrationClientUri: rotated.record.registrationClientUri ?? base.registrationClientUri };
           await records.write(API_CLIENT_KEY, { ...kept, rotationStartedAt: new Date().toISOString(), pendingClientSecret: rotated.clientSecret });
           if (rotated.clientSecret !== base.clientSecret) issued = rotated.clientSecret;
-          const outcome = await judgeRotation({ ...rotated, previousSecret: rotated.previousSecret ?? base.clientSecret }, this.secretProbe(base), this.provider.kind && this.provider.kind !== 'rfc7592' ? `the ${this.provider.kind} provider` : 'the provider');
+          const outcome = await judgeRotation({ ...rotated, previousSecret: rotated.previousSecret ?? base.clientSecret }, secretProbeFor(this.provider, this.metadata, base), providerLabel(this.provider));
           // The old secret stays beside the new one while it may work: a grace window, or a provider that still accepts it.
           const previousUntil = outcome.previousSecretValidUntil ?? (outcome.previousSecret === 'refused' ? undefined : new Date(Date.now() + INTERRUPTED_PREVIOUS_GRACE_MS).toISOString());
           const client: StoredApiClient = {
@@ -204,7 +204,7 @@ export class ClientProvisioningService implements OnApplicationShutdown {
    */
   private async settleInterruptedRotation(fresh: StoredApiClient): Promise<StoredApiClient | undefined> {
     const records = this.records('to open the stored client');
-    const probe = this.secretProbe(fresh);
+    const probe = secretProbeFor(this.provider, this.metadata, fresh);
     const pending = fresh.pendingClientSecret;
     const pendingResult = pending ? await probe(pending) : 'refused';
     let settled: StoredApiClient | undefined;
@@ -231,10 +231,6 @@ export class ClientProvisioningService implements OnApplicationShutdown {
     await records.write(API_CLIENT_KEY, settled);
     await this.audit.record({ action: 'client.rotate.recover', actor: 'system', outcome: 'success', target: fresh.clientId });
     return settled;
-  }
-
-  private secretProbe(client: StoredApiClient) {
-    return tokenEndpointProbe(this.provider.tokenUrl ?? this.metadata.current()?.tokenUrl, { clientId: client.clientId, tokenEndpointAuthMethod: client.tokenEndpointAuthMethod, audience: client.audience }, this.metadata.policy());
   }
 
   async onApplicationShutdown(): Promise<void> {

@@ -14,6 +14,12 @@ export interface DpopReplayStore {
   close?(): Promise<void> | void;
 }
 
+/** A store that cannot answer (Redis away or slow, the memory store full): the proof is refused with 503, never accepted unchecked. */
+export class DpopReplayStoreUnavailableError extends Error {
+  readonly safeMessage = true as const;
+  override readonly name = 'DpopReplayStoreUnavailableError';
+}
+
 export function isDpopReplayStore(value: unknown): value is DpopReplayStore {
   return typeof (value as Partial<DpopReplayStore> | undefined)?.remember === 'function';
 }

@@ -1,5 +1,4 @@
-import type { DpopReplayStore } from './dpop-replay-store.js';
-import { DpopReplayStoreUnavailableError } from './redis-dpop-replay-store.js';
+import { DpopReplayStoreUnavailableError, type DpopReplayStore } from './dpop-replay-store.js';
 
 /** Default bound: at 1,000 proofs a second kept for 2 × 60 s, 120,000 would be reached; beyond it proofs get 503, never unbounded memory. */
 export const DEFAULT_MAX_REPLAY_ENTRIES = 100_000;

@@ -1,11 +1,8 @@
+import { within } from '../deadline.js';
 import type { RedisConnection } from '../redis/redis-connection.js';
-import type { DpopReplayStore } from './dpop-replay-store.js';
+import { DpopReplayStoreUnavailableError, type DpopReplayStore } from './dpop-replay-store.js';
 
-/** Thrown when Redis cannot answer in time: the proof is refused with 503, never accepted unchecked. */
-export class DpopReplayStoreUnavailableError extends Error {
-  readonly safeMessage = true as const;
-  override readonly name = 'DpopReplayStoreUnavailableError';
-}
+export { DpopReplayStoreUnavailableError };
 
 /**
  * The `jti`s of every replica on one Redis: `SET <prefix>dpop-jti:<key> 1 NX PX <ttl>`, one round
@@ -24,20 +21,16 @@ export class RedisDpopReplayStore implements DpopReplayStore {
     // A connection known to be down answers at once: commands would otherwise wait in ioredis's offline queue.
     if (this.connection.problem !== undefined) throw new DpopReplayStoreUnavailableError(this.connection.problem);
     const client = await this.connection.commands();
-    let timer: NodeJS.Timeout | undefined;
     try {
-      const answer = await Promise.race([
+      const answer = await within(
         client.set(`${this.keyPrefix}dpop-jti:${key}`, '1', 'PX', Math.max(1, Math.ceil(ttlMs)), 'NX'),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new DpopReplayStoreUnavailableError(`Redis did not answer within ${this.timeoutMs} ms`)), this.timeoutMs);
-        }),
-      ]);
+        this.timeoutMs,
+        () => new DpopReplayStoreUnavailableError(`Redis did not answer within ${this.timeoutMs} ms`),
+      );
       return answer === 'OK';
     } catch (error) {
       if (error instanceof DpopReplayStoreUnavailableError) throw error;
       throw new DpopReplayStoreUnavailableError('Redis refused the DPoP replay check');
-    } finally {
-      clearTimeout(timer);
     }
   }
 

@@ -3,7 +3,8 @@ import { scanKeys } from '../redis/redis-client.js';
 import { describeRedisProblem, type RedisConnection, type RedisSubscription } from '../redis/redis-connection.js';
 import { parseRevocationRecord, RevocationFormatError, serializeRevocation, type RevocationRecord } from './revocation.js';
 import { encodeRevocationMessage, parseRevocationMessage, type RevocationMessage } from './revocation-message.js';
-import { RevocationSyncUnavailableError, within, type RevocationSync, type RevocationSyncTarget } from './revocation-sync.js';
+import { RevocationSyncUnavailableError, type RevocationSync, type RevocationSyncTarget } from './revocation-sync.js';
+import { within } from '../deadline.js';
 
 export interface RedisRevocationSyncOptions {
   /** The store's key prefix: revocations live at `<keyPrefix>revocation:<id>`. */

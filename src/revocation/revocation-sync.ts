@@ -51,13 +51,3 @@ export class RevocationSyncUnavailableError extends ServiceUnavailableException 
     });
   }
 }
-
-/** Resolves with promise, or rejects after ms with an Error saying what timed out. */
-export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
-    timer.unref();
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}

@@ -11,7 +11,8 @@ import type { ResolvedIdentityOptions } from '../identity-options.js';
 import { IdentityMetrics } from '../metrics/identity.metrics.js';
 import { describeRevocation, isRevocationId, parseRevokeInput, recordedActor, toRevocationView, type RevocationRecord, type RevocationView, type RevokeInput } from './revocation.js';
 import { RevocationList } from './revocation-list.js';
-import { within, type RevocationSync, type RevocationSyncTarget } from './revocation-sync.js';
+import { type RevocationSync, type RevocationSyncTarget } from './revocation-sync.js';
+import { within } from '../deadline.js';
 import { createRevocationSync } from './revocation-sync.factory.js';
 
 /** How long the boot waits for the first full load of the list. */

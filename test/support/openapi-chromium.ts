@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { delimiter, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import WebSocket from 'ws';
+import { findBinary } from './find-binary.js';
 
 /**
  * Headless Chromium driven through the DevTools protocol with `ws`: just enough to open a page,
@@ -15,21 +15,7 @@ const NAMES = ['chromium', 'chromium-browser', 'google-chrome-stable', 'google-c
 
 /** Path of a Chromium binary (CHROMIUM_BIN, then PATH, then /usr/bin), or undefined. */
 export function findChromiumBinary(): string | undefined {
-  const candidates = [
-    process.env.CHROMIUM_BIN,
-    ...(process.env.PATH ?? '').split(delimiter).filter(Boolean).flatMap((dir) => NAMES.map((name) => join(dir, name))),
-    ...NAMES.map((name) => `/usr/bin/${name}`),
-  ];
-  for (const candidate of candidates) {
-    if (!candidate) continue;
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // try the next one
-    }
-  }
-  return undefined;
+  return findBinary(process.env.CHROMIUM_BIN, NAMES);
 }
 
 /** Why browser tests are skipped here, or undefined when they can run. */

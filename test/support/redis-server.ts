@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
+import { findBinary } from './find-binary.js';
 import { freePort } from './free-port.js';
 
 /** A throwaway redis-server on 127.0.0.1: no persistence, its own temp dir. */
@@ -15,22 +15,7 @@ export interface RedisServerHandle {
 
 /** Path of Debian's redis-server binary (REDIS_SERVER_BIN, then PATH, then /usr/bin), or undefined. */
 export function findRedisServerBinary(): string | undefined {
-  const candidates = [
-    process.env.REDIS_SERVER_BIN,
-    ...(process.env.PATH ?? '').split(delimiter).filter(Boolean).map((dir) => join(dir, 'redis-server')),
-    '/usr/bin/redis-server',
-    '/usr/sbin/redis-server',
-  ];
-  for (const candidate of candidates) {
-    if (!candidate) continue;
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // try the next one
-    }
-  }
-  return undefined;
+  return findBinary(process.env.REDIS_SERVER_BIN, ['redis-server'], ['/usr/bin', '/usr/sbin']);
 }
 
 /** Why Redis tests are skipped here, or undefined when they can run. */

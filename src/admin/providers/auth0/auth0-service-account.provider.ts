@@ -2,6 +2,7 @@ import type { HttpException } from '@nestjs/common';
 import type * as Auth0 from 'auth0';
 import { IdentityConfigurationError } from '../../../errors/identity-configuration.error.js';
 import { ProviderRequestError } from '../../provider-request.error.js';
+import { within } from '../../../deadline.js';
 import { providerFailure } from '../../provider-failure.js';
 import { isClientId } from '../../service-account-input.js';
 import type {
@@ -243,17 +244,13 @@ export class Auth0ServiceAccountProvider implements ServiceAccountProvider {
     run: (management: Management, requestOptions: { timeoutInSeconds: number; maxRetries: number }, session: { token: () => Promise<string> }) => Promise<T>,
   ): Promise<T> {
     const session = await this.connect();
-    // A safety net over the SDK's own deadlines (its token request and its calls): an operation never hangs past it.
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(providerFailure(operation, { timedOut: true })), this.options.timeoutMs * 3 + 1_000);
-    });
     try {
-      return await Promise.race([run(session.management, { timeoutInSeconds: this.options.timeoutMs / 1000, maxRetries: 0 }, session), deadline]);
+      // A safety net over the SDK's own deadlines (its token request and its calls): an operation never hangs past it.
+      return await within(run(session.management, { timeoutInSeconds: this.options.timeoutMs / 1000, maxRetries: 0 }, session), this.options.timeoutMs * 3 + 1_000, () =>
+        providerFailure(operation, { timedOut: true }),
+      );
     } catch (error) {
       throw this.failure(operation, error, context, session.sdk);
-    } finally {
-      clearTimeout(timer);
     }
   }
 
