@@ -120,8 +120,9 @@ describe.each(PLATFORMS)('token revocation on %s', (platform) => {
     expectRevoked(await me(http, cached));
     expectRevoked(await me(http, uncached));
     expect((await me(http, other)).status).toBe(200);
-    // azp names the client too (Auth0, Entra), and a token without iat cannot show it is newer.
-    expectRevoked(await me(http, await userToken(`someone-${platform}`, { client_id: 'web-app', azp: client })));
+    // azp names the client too (Auth0, Entra), and a token without iat cannot show it is newer. (Issued before the
+    // revocation: minted now, a token from the next second would rightly pass.)
+    expectRevoked(await me(http, await userToken(`someone-${platform}`, { client_id: 'web-app', azp: client, iat: now() - 60 })));
     expectRevoked(await me(http, await serviceToken(client, { iat: undefined })));
   });
 
